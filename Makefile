@@ -1,0 +1,46 @@
+# Two entry points: `make report` (simulate + evaluate + write the report) and `make test`.
+# Both create .venv on first use and reinstall when pyproject.toml changes.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR := data/synthetic
+REPORT_DIR := reports
+SCENARIO ?= default
+SEED ?= 20120901
+
+.PHONY: report test lint simulate benchmark clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Runtime install (what `make report` needs).
+$(VENV)/.installed-base: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+# Runtime + development extras (what `make test` needs).
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed-base
+
+simulate: $(VENV)/.installed-base
+	$(BIN)/evaluation simulate --scenario $(SCENARIO) --seed $(SEED) --out $(DATA_DIR)
+
+report: simulate
+	$(BIN)/evaluation report --data $(DATA_DIR) --out $(REPORT_DIR)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check evaluation tests benchmarks
+	$(BIN)/ruff format --check evaluation tests benchmarks
+
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check evaluation tests benchmarks
+	$(BIN)/python -m pytest -q
+
+benchmark: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/simulate.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

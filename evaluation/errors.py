@@ -1,0 +1,81 @@
+"""Exceptions and warnings raised by the package.
+
+Every error a user can trigger with bad input has its own class here, so that callers can
+catch precisely what they expect and tests can assert on it. All errors derive from
+:class:`EvaluationError`; those about the shape or content of a long panel derive from
+:class:`PanelError`. Warnings derive from :class:`EvaluationWarning` so that a user can
+filter all of the package's warnings with one line.
+"""
+
+from __future__ import annotations
+
+
+class EvaluationError(Exception):
+    """Base class of every error raised on purpose by the package."""
+
+
+class InvalidOptionError(EvaluationError, ValueError):
+    """An option was given a value outside its documented set."""
+
+
+class PanelError(EvaluationError, ValueError):
+    """A long panel failed validation."""
+
+
+class MissingColumnError(PanelError, KeyError):
+    """A column named by the caller is not in the DataFrame."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicateObservationError(PanelError):
+    """The same (unit, time) pair occurs on more than one row."""
+
+
+class VaryingWithinUnitError(PanelError):
+    """A column that must be constant within a unit (cohort, cluster, weight) varies."""
+
+
+class NonNumericColumnError(PanelError, TypeError):
+    """An outcome, covariate or weight column is not numeric."""
+
+
+class MissingValueError(PanelError):
+    """A required value (id, time, outcome, covariate, cluster) is missing."""
+
+
+class TimeFormatError(PanelError, TypeError):
+    """Time or cohort values are of a type the panel cannot interpret."""
+
+
+class IrregularTimeGridError(PanelError):
+    """The observed periods do not lie on a regular grid."""
+
+
+class CohortOutOfRangeError(PanelError):
+    """A unit's first treated period lies outside the panel's time range or grid."""
+
+
+class NoComparisonUnitsError(PanelError):
+    """No units are available as comparisons for the requested control group."""
+
+
+class InvalidWeightError(PanelError):
+    """Weights are negative, missing, non-finite or all zero."""
+
+
+class StatusCohortMismatchError(PanelError):
+    """The treatment-status column contradicts the cohort (first treated period)."""
+
+
+class SimulationError(EvaluationError, ValueError):
+    """Simulator parameters are invalid or inconsistent."""
+
+
+class EvaluationWarning(UserWarning):
+    """Base class of every warning issued by the package."""
+
+
+class DroppedObservationsWarning(EvaluationWarning):
+    """Rows were dropped from a panel (for example because the outcome was missing)."""

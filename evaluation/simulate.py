@@ -1,0 +1,449 @@
+"""Synthetic Finnish trial panels that carry their true effects.
+
+Two levels of data, drawn from one synthetic country (:func:`build_design`):
+
+* :func:`simulate_municipalities`: the municipality-month panel of 309 municipalities in 15
+  ELY regions, January 2010 - December 2024, with the StatFin 12r5 monitoring indicators,
+  service participation, employment plans and labour-market-subsidy costs split into state
+  and municipal shares, and the three trial waves (switching off at each wave's end).
+* :func:`simulate_jobseekers`: a jobseeker-month panel of one wave's design from a Markov
+  model of labour-market states, with the wave's target-group rule.
+
+Every simulator draws both potential outcomes with common random numbers and returns the
+true effects computed from them (never from the formula that generated them), together with
+the observed data. :func:`write_synthetic_data` writes Parquet files plus a JSON manifest;
+the same seed and parameters give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluation.errors import SimulationError
+from evaluation.synthetic import jobseekers as js
+from evaluation.synthetic.design import Design, build_design
+from evaluation.synthetic.municipal import (
+    MUNICIPAL_OUTCOMES,
+    draw_municipal_panel,
+    first_treated,
+    to_long_frame,
+)
+from evaluation.synthetic.scenario import SCENARIOS, Scenario, get_scenario
+from evaluation.synthetic.truth import truth_table
+from evaluation.trials import WAVES, month_index, wave
+
+__all__ = [
+    "DEFAULT_SEED",
+    "SCENARIOS",
+    "Scenario",
+    "SimulatedPanel",
+    "build_design",
+    "get_scenario",
+    "simulate_jobseekers",
+    "simulate_municipalities",
+    "write_synthetic_data",
+]
+
+#: Seed of the default synthetic data set (the start date of the first wave).
+DEFAULT_SEED = 20120901
+# Independent random streams derived from one seed.
+_DESIGN, _MUNICIPAL, _JOBSEEKERS, _ATTRITION = range(4)
+
+
+def _rng(seed: int, stream: int) -> np.random.Generator:
+    if not isinstance(seed, int | np.integer) or seed < 0:
+        raise SimulationError(f"seed={seed!r} must be a non-negative integer.")
+    return np.random.default_rng([int(seed), stream])
+
+
+@dataclass
+class SimulatedPanel:
+    """A simulated long panel together with its truth.
+
+    Attributes
+    ----------
+    data
+        The observed long panel (one row per unit and month present).
+    truth
+        Tidy table of true effects (columns ``design, population, outcome, kind, group,
+        time, event_time, att, n_units``): ``kind`` is ``group_time`` (ATT(g,t)), ``event``
+        (effect ``event_time`` months after adoption) or ``overall``. ``design`` names the
+        cohort column the effects refer to (``first_treated`` or ``wave1``-``wave3``).
+    units
+        One row per unit (municipality or person) with its time-invariant attributes.
+    areas
+        One row per trial area (all waves).
+    scenario
+        The parameters of the simulated world.
+    seed, design_seed
+        Seeds of the outcomes and of the geography / trial assignment.
+    times
+        The month index ``t`` of the columns of the wide potential-outcome arrays.
+    potential_outcomes
+        Outcome -> ``(Y0, Y1)`` arrays of shape ``(n_units, n_months)`` (rows in the order
+        of :attr:`units`), or ``None`` when not kept.
+    """
+
+    data: pd.DataFrame
+    truth: pd.DataFrame
+    units: pd.DataFrame
+    areas: pd.DataFrame
+    scenario: Scenario
+    seed: int
+    design_seed: int
+    times: np.ndarray
+    potential_outcomes: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+
+    def true_effects(self, outcome: str, *, kind: str = "event", design: str | None = None,
+                     population: str = "treated") -> pd.DataFrame:
+        """Rows of :attr:`truth` for one outcome, kind, design and population.
+
+        ``design`` defaults to the only design of a jobseeker panel and to
+        ``first_treated`` for the municipal panel.
+        """
+        designs = self.truth["design"].unique()
+        design = design or ("first_treated" if "first_treated" in designs else designs[0])
+        rows = self.truth[(self.truth["outcome"] == outcome) & (self.truth["kind"] == kind)
+                          & (self.truth["design"] == design)
+                          & (self.truth["population"] == population)]
+        if rows.empty:
+            raise SimulationError(
+                f"no true effects for outcome={outcome!r}, kind={kind!r}, design={design!r}, "
+                f"population={population!r}; available designs {sorted(designs)}, outcomes "
+                f"{sorted(self.truth['outcome'].unique())}, populations "
+                f"{sorted(self.truth['population'].unique())}."
+            )
+        return rows.reset_index(drop=True)
+
+
+def simulate_municipalities(
+    scenario: str | Scenario = "default",
+    *,
+    seed: int = DEFAULT_SEED,
+    design_seed: int | None = None,
+    n_municipalities: int = 309,
+    keep_potential_outcomes: bool = True,
+) -> SimulatedPanel:
+    """Simulate the municipality-month panel of the three trial waves.
+
+    Parameters
+    ----------
+    scenario
+        Name of a scenario in :data:`SCENARIOS` or a :class:`Scenario`.
+    seed
+        Seed of the outcome draws (and of the design when ``design_seed`` is None).
+    design_seed
+        Seed of the geography and trial assignment; fix it to keep the same country and
+        trials across Monte Carlo replications.
+    n_municipalities
+        Number of municipalities (309 reproduces Finland; trial sizes scale with it).
+    keep_potential_outcomes
+        Keep the wide ``(Y0, Y1)`` arrays in the result.
+
+    Returns
+    -------
+    SimulatedPanel
+        ``data`` has one row per municipality-month with columns ``municipality, name, ely,
+        month ('2021M03'), t (2010M01 = 1), year, labour_force, jobseekers, unemployed,
+        long_term_unemployed, unemployed_under25, unemployed_over50, unemployed_foreign,
+        unemployment_rate, vacancies, in_services, other_jobseekers, employment_plans,
+        lms_cost_total, lms_cost_state, lms_cost_municipal, treated (trial running this
+        month), wave (the wave running, 0 if none), first_treated, cohort_w1..cohort_w3 (first
+        trial month t, 0 = never) and area_w1..area_w3``.
+
+    Notes
+    -----
+    True effects are averages of the realised :math:`Y_{it}(1) - Y_{it}(0)` (see
+    :func:`evaluation.synthetic.truth.truth_table`). For ``first_treated`` they cover the
+    whole path after a unit's first trial (later waves included); for ``waveN`` they count
+    only that wave's effect window and the overall effect averages the wave's own months,
+    so evaluate a wave on a panel cut to its period.
+    """
+    scenario = get_scenario(scenario)
+    design_seed = seed if design_seed is None else design_seed
+    design = build_design(n_municipalities, _rng(design_seed, _DESIGN))
+    draw = draw_municipal_panel(design, scenario, _rng(seed, _MUNICIPAL))
+    data = to_long_frame(design, draw, scenario, _rng(seed, _ATTRITION))
+    effects = {k: draw.potential[k][1] - draw.potential[k][0] for k in MUNICIPAL_OUTCOMES}
+    truth = [truth_table(effects, first_treated(design), draw.t,
+                         {"treated": first_treated(design) > 0}, "first_treated")]
+    for w in WAVES:
+        start = month_index(w.start)
+        window = ((draw.t >= start - scenario.anticipation)
+                  & (draw.t < start + w.n_months))[None, :]
+        wave_effects = {k: v * window for k, v in effects.items()}
+        cohort = np.full(design.n_municipalities, start)
+        members = design.membership[:, w.number - 1]
+        populations = {"treated": members >= 0, "neighbours": design.neighbour[:, w.number - 1]}
+        truth.append(truth_table(wave_effects, cohort, draw.t, populations, f"wave{w.number}",
+                                 (0, w.n_months - 1)))
+        truth.append(truth_table(
+            wave_effects, cohort, draw.t,
+            {area: members == row for row, area in zip(design.areas.index, design.areas["area"])
+             if design.areas.at[row, "wave"] == w.number},
+            f"wave{w.number}", (0, w.n_months - 1), kinds=("overall",)))
+    units = _municipality_table(design)
+    return SimulatedPanel(
+        data=data, truth=pd.concat(truth, ignore_index=True), units=units,
+        areas=design.areas.copy(), scenario=scenario, seed=seed, design_seed=design_seed,
+        times=draw.t, potential_outcomes=draw.potential if keep_potential_outcomes else None,
+    )
+
+
+def _municipality_table(design: Design) -> pd.DataFrame:
+    units = design.municipalities.copy()
+    units["first_treated"] = first_treated(design)
+    areas = design.areas["area"].to_numpy()
+    for w in WAVES:
+        member = design.membership[:, w.number - 1]
+        units[f"area_w{w.number}"] = np.where(member >= 0, areas[np.maximum(member, 0)], "")
+        units[f"neighbour_w{w.number}"] = design.neighbour[:, w.number - 1]
+    return units
+
+
+def simulate_jobseekers(
+    n_people: int = 20_000,
+    *,
+    wave_number: int = 3,
+    n_months: int = 72,
+    scenario: str | Scenario = "default",
+    seed: int = DEFAULT_SEED,
+    design_seed: int | None = None,
+    n_municipalities: int = 309,
+    keep_potential_outcomes: bool = False,
+) -> SimulatedPanel:
+    """Simulate a jobseeker-month panel for one trial wave.
+
+    People are drawn in proportion to municipal unemployment; their monthly labour-market
+    state (unemployed, open-market job, subsidised job, education, employment services,
+    outside the labour force) follows a Markov model whose transition probabilities depend
+    on age, immigrant background, unemployment duration, an unobserved frailty class, the
+    local labour market, the national cycle and, for target-group members of trial
+    municipalities (and, with spillovers, of their neighbours), the trial.
+
+    Parameters
+    ----------
+    n_people
+        Number of people (scales to 1,000,000 with 72 months in well under a minute).
+    wave_number
+        Which wave's design to simulate (1, 2 or 3).
+    n_months
+        Length of the window, which ends with the wave's last month.
+    scenario, seed, design_seed, n_municipalities
+        As in :func:`simulate_municipalities` (same seeds give the same country).
+    keep_potential_outcomes
+        Keep the wide ``(Y0, Y1)`` arrays (memory: about 2 bytes x people x months x 22).
+
+    Returns
+    -------
+    SimulatedPanel
+        ``data`` has one row per person-month with ``person, municipality, month, t, age,
+        under30, immigrant, era_member, unemployment_duration (months), state`` and the
+        outcomes ``unemployed, employed_open, employed_subsidised, employed, in_education,
+        in_services, outside_labour_force, plan, lms_cost, lms_cost_state,
+        lms_cost_municipal`` plus ``target_group`` (meets the wave's rule in the month before
+        the trial), ``treated`` (target group and trial municipality), ``cohort`` (first
+        trial month t, 0 = never) and ``status`` (trial running). Truth populations are
+        ``treated``, its subgroups ``under30``, ``immigrant`` and ``no_era``, and
+        ``neighbours`` (target group next to a trial area).
+    """
+    if not isinstance(n_people, int | np.integer) or n_people < 10:
+        raise SimulationError(f"n_people={n_people!r} must be an integer of at least 10.")
+    scenario = get_scenario(scenario)
+    w = wave(wave_number)
+    minimum = w.n_months + scenario.anticipation + 12
+    if n_months < minimum:
+        raise SimulationError(
+            f"n_months={n_months} leaves too few months before wave {w.number}; it needs at "
+            f"least {minimum} (the wave's {w.n_months} months, the anticipation and 12 "
+            "pre-trial months)."
+        )
+    design_seed = seed if design_seed is None else design_seed
+    design = build_design(n_municipalities, _rng(design_seed, _DESIGN))
+    rng = _rng(seed, _JOBSEEKERS)
+    people = js.draw_people(design, n_people, rng)
+    months = js.window(w, n_months)
+    without, with_trial, target = js.simulate_chains(design, scenario, w, people, months, rng,
+                                                     js.target_rule(w.number))
+    costs = (js.lms_costs(without, people.era_member, months),
+             js.lms_costs(with_trial, people.era_member, months))
+    t = np.array([month_index(m) for m in months])
+    start = month_index(w.start)
+    reference = int(np.flatnonzero(t == start - scenario.anticipation - 1)[0])
+    units = _people_table(design, people, target, w.number, reference, with_trial)
+    member = units["treated"].to_numpy()
+    neighbour = design.neighbour[people.municipality, w.number - 1] & target
+    exposed = np.flatnonzero(member | neighbour)
+    populations = {
+        "treated": member[exposed],
+        "under30": (member & units["under30"].to_numpy())[exposed],
+        "immigrant": (member & units["immigrant"].to_numpy())[exposed],
+        "no_era": (member & ~units["era_entitled"].to_numpy())[exposed],
+        "neighbours": neighbour[exposed],
+    }
+    potential = {}
+    truth = []
+    for name in js.JOBSEEKER_OUTCOMES:
+        y0, y1 = js.outcome_pair(name, without, with_trial, costs)
+        effect = y1[exposed].astype(np.float64) - y0[exposed]
+        truth.append(truth_table({name: effect}, np.full(exposed.size, start), t, populations,
+                                 f"wave{w.number}", (0, w.n_months - 1)))
+        if keep_potential_outcomes:
+            potential[name] = (y0, y1)
+    data = _jobseeker_frame(design, people, units, with_trial, costs, months, t, w)
+    if scenario.attrition > 0:
+        exit_month = _rng(seed, _ATTRITION).geometric(scenario.attrition, n_people) - 1
+        data = data.loc[np.repeat(exit_month, t.size) > np.tile(np.arange(t.size), n_people)]
+        data = data.reset_index(drop=True)
+    return SimulatedPanel(
+        data=data, truth=pd.concat(truth, ignore_index=True), units=units,
+        areas=design.areas.copy(), scenario=scenario, seed=seed, design_seed=design_seed,
+        times=t, potential_outcomes=potential if keep_potential_outcomes else None,
+    )
+
+
+def _people_table(design: Design, people: js.People, target: np.ndarray, wave_number: int,
+                  reference: int, paths: js.ChainPaths) -> pd.DataFrame:
+    muni = design.municipalities
+    member = design.membership[people.municipality, wave_number - 1]
+    age_ref = people.age0 + (reference + people.birth_offset) // 12
+    duration_ref = paths.duration[:, reference]
+    areas = design.areas["area"].to_numpy()
+    return pd.DataFrame({
+        "person": np.arange(people.municipality.size, dtype=np.int32),
+        "municipality": muni["municipality"].to_numpy()[people.municipality],
+        "ely": muni["ely"].to_numpy()[people.municipality],
+        "area": np.where(member >= 0, areas[np.maximum(member, 0)], ""),
+        "age": age_ref.astype(np.int16),
+        "under30": age_ref < 30,
+        "immigrant": people.immigrant,
+        "era_member": people.era_member,
+        "era_entitled": people.era_member & (duration_ref < js.ERA_MONTHS),
+        "frailty": people.frailty.astype(np.int8),
+        "state_at_reference": pd.Categorical.from_codes(paths.state[:, reference], js.STATES),
+        "target_group": target,
+        "treated": target & (member >= 0),
+    })
+
+
+def _jobseeker_frame(design: Design, people: js.People, units: pd.DataFrame,
+                     paths: js.ChainPaths, costs: tuple, months: pd.PeriodIndex, t: np.ndarray,
+                     w) -> pd.DataFrame:
+    n, n_t = people.municipality.size, t.size
+    start = month_index(w.start)
+    treated = units["treated"].to_numpy()
+
+    def per_person(values: np.ndarray) -> np.ndarray:
+        return np.repeat(values, n_t)
+
+    cost, municipal = costs[1]
+    state = paths.state.ravel()
+    cols: dict[str, Any] = {
+        "person": per_person(np.arange(n, dtype=np.int32)),
+        "municipality": pd.Categorical.from_codes(
+            per_person(people.municipality), design.municipalities["municipality"]),
+        "month": pd.Categorical.from_codes(np.tile(np.arange(n_t, dtype=np.int16), n),
+                                           js.month_labels(months)),
+        "t": np.tile(t.astype(np.int16), n),
+        "age": (people.age0[:, None] + (np.arange(n_t)[None, :] + people.birth_offset[:, None])
+                // 12).astype(np.int8).ravel(),
+        "under30": per_person(units["under30"].to_numpy()),
+        "immigrant": per_person(people.immigrant),
+        "era_member": per_person(people.era_member),
+        "unemployment_duration": paths.duration.ravel(),
+        "state": pd.Categorical.from_codes(state, js.STATES),
+    }
+    for name, states in js._STATE_OUTCOMES.items():
+        lookup = np.isin(np.arange(6), states).astype(np.int8)
+        cols[name] = lookup[state]
+    cols["plan"] = paths.plan.ravel()
+    cols["lms_cost"] = cost.ravel()
+    cols["lms_cost_state"] = (cost - municipal).ravel()
+    cols["lms_cost_municipal"] = municipal.ravel()
+    cols["target_group"] = per_person(units["target_group"].to_numpy())
+    cols["treated"] = per_person(treated)
+    cols["cohort"] = per_person(np.where(treated, start, 0).astype(np.int16))
+    running = ((t >= start) & (t < start + w.n_months)).astype(np.int8)
+    cols["status"] = (treated[:, None] * running[None, :]).astype(np.int8).ravel()
+    return pd.DataFrame(cols, copy=False)
+
+
+def write_synthetic_data(
+    out_dir: str | Path,
+    *,
+    scenario: str | Scenario = "default",
+    seed: int = DEFAULT_SEED,
+    n_people: int = 50_000,
+    wave_number: int = 3,
+    n_municipalities: int = 309,
+) -> Path:
+    """Simulate both panels and write them with their truth and a manifest.
+
+    Files written to ``out_dir``: ``municipalities.parquet`` (panel),
+    ``municipality_info.parquet``, ``trial_areas.parquet``, ``truth_municipalities.parquet``,
+    ``jobseekers.parquet``, ``jobseeker_info.parquet``, ``truth_jobseekers.parquet`` and
+    ``manifest.json`` (seed, parameters, package version and the sha256 of every file).
+    No time stamps are written, so the same arguments give byte-identical files.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of the manifest.
+    """
+    from evaluation import __version__
+
+    scenario = get_scenario(scenario)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    muni = simulate_municipalities(scenario, seed=seed, n_municipalities=n_municipalities,
+                                   keep_potential_outcomes=False)
+    tables = {
+        "municipalities.parquet": muni.data,
+        "municipality_info.parquet": muni.units,
+        "trial_areas.parquet": muni.areas,
+        "truth_municipalities.parquet": muni.truth,
+    }
+    files = {name: _write_parquet(frame, out / name) for name, frame in tables.items()}
+    del muni, tables
+    people = simulate_jobseekers(n_people, wave_number=wave_number, scenario=scenario, seed=seed,
+                                 n_municipalities=n_municipalities)
+    for name, frame in (("jobseekers.parquet", people.data),
+                        ("jobseeker_info.parquet", people.units),
+                        ("truth_jobseekers.parquet", people.truth)):
+        files[name] = _write_parquet(frame, out / name)
+    manifest = {
+        "package": "kuntakokeilu-evaluation",
+        "version": __version__,
+        "command": "evaluation simulate",
+        "scenario": scenario.to_dict(),
+        "seed": seed,
+        "n_municipalities": n_municipalities,
+        "n_people": n_people,
+        "jobseeker_wave": wave_number,
+        "time_index": "t = months since December 2009 (2010M01 = 1); cohort 0 = never treated",
+        "files": files,
+    }
+    path = out / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> dict[str, Any]:
+    frame.to_parquet(path, index=False, compression="zstd")
+    return {"sha256": sha256_file(path), "rows": len(frame), "columns": list(frame.columns)}
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 digest of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

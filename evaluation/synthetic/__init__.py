@@ -1,0 +1,1 @@
+"""Building blocks of the synthetic Finnish data; the public entry point is ``evaluation.simulate``."""
