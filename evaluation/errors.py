@@ -79,3 +79,7 @@ class EvaluationWarning(UserWarning):
 
 class DroppedObservationsWarning(EvaluationWarning):
     """Rows were dropped from a panel (for example because the outcome was missing)."""
+
+
+class ReportError(EvaluationError):
+    """The report could not be built (missing inputs or a notebook failed)."""
