@@ -37,7 +37,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``evaluation`` command."""
+    """Build the argument parser of the ``evaluation`` command."""
     from evaluation.simulate import DEFAULT_SEED, SCENARIOS
 
     parser = argparse.ArgumentParser(

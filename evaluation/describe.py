@@ -63,7 +63,7 @@ def wave_groups(data: pd.DataFrame, wave_number: int) -> pd.Series:
 
 
 def monitoring_indicators(data: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
-    """Monthly indicators of groups of municipalities (ratios of summed counts).
+    r"""Monthly indicators of groups of municipalities (ratios of summed counts).
 
     Parameters
     ----------
@@ -80,7 +80,7 @@ def monitoring_indicators(data: pd.DataFrame, groups: pd.Series) -> pd.DataFrame
     Notes
     -----
     Each indicator is a ratio of sums over the municipalities of a group, e.g. the
-    unemployment rate :math:`100 \\sum_i U_{it} / \\sum_i L_{it}`, so large municipalities
+    unemployment rate :math:`100 \sum_i U_{it} / \sum_i L_{it}`, so large municipalities
     weigh in proportion to their size, as in the official monitoring statistics.
     """
     _require(data, ("month",))
@@ -127,7 +127,7 @@ def plot_indicator(indicators: pd.DataFrame, indicator: str, *, shade: Wave | No
 
 
 def pre_period_comparison(data: pd.DataFrame, wave_number: int, months: int = 24) -> pd.DataFrame:
-    """Indicators of trial and comparison municipalities over the months before a wave.
+    """Compare trial and comparison municipalities over the months before a wave.
 
     Returns a table with one row per indicator and columns ``trial``, ``comparison`` and
     ``difference`` (averages of the monthly group indicators over the window).

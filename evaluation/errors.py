@@ -45,6 +45,10 @@ class MissingValueError(PanelError):
     """A required value (id, time, outcome, covariate, cluster) is missing."""
 
 
+class NonFiniteValueError(PanelError):
+    """An outcome, covariate or weight holds an infinite value."""
+
+
 class TimeFormatError(PanelError, TypeError):
     """Time or cohort values are of a type the panel cannot interpret."""
 

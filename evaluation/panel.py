@@ -160,6 +160,12 @@ def _dense_int_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     if values.size == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    if bool(np.all(values[1:] >= values[:-1])):  # already sorted (e.g. unit ids): run codes
+        change = values[1:] != values[:-1]
+        starts = np.concatenate(([0], np.flatnonzero(change) + 1))
+        lengths = np.diff(np.append(starts, values.size))
+        codes = np.repeat(np.arange(starts.size, dtype=np.int64), lengths)
+        return codes, values[starts].astype(np.int64, copy=False)
     lo, hi = int(values.min()), int(values.max())
     span = hi - lo
     if span <= max(2 * values.size, 1 << 20) and span < (1 << 27):
@@ -205,11 +211,14 @@ def _factorize_sorted(series: pd.Series) -> tuple[np.ndarray, pd.Index]:
 # --------------------------------------------------------------------------------------------
 @dataclass
 class _Ordinals:
-    """Row-aligned integer representation of a time-like column.
+    """Integer representation of a time-like column (time or cohort).
 
-    ``values`` are years / integer periods for ``kind == "integer"`` and pandas Period
-    ordinals for ``kind == "period"``; they are meaningless where ``missing`` or ``never`` is
-    set. ``kind`` is None when the column holds no usable value at all.
+    Ordinals are years / integer periods for ``kind == "integer"`` and pandas Period
+    ordinals for ``kind == "period"``; ``kind`` is None when the column holds no usable
+    value. Without ``codes``, ``values`` and ``never`` are per row. With ``codes`` (from a
+    Categorical or from factorizing strings) they are per level and ``codes`` maps rows to
+    levels (-1 = missing), so that large columns are never converted value by value.
+    ``missing`` is always per row. Values are meaningless where ``missing`` or ``never``.
     """
 
     kind: str | None
@@ -217,7 +226,7 @@ class _Ordinals:
     values: np.ndarray
     missing: np.ndarray | None
     never: np.ndarray | None
-    infinite: np.ndarray | None = None
+    codes: np.ndarray | None = None
 
     def describe(self) -> str:
         """Name the representation for messages (``"integers"``, ``"period[M]"``)."""
@@ -225,9 +234,45 @@ class _Ordinals:
             return f"Periods of dtype {self.period_dtype}"
         return "integers" if self.kind == "integer" else "no values"
 
+    def row_values(self) -> np.ndarray:
+        """Return one ordinal per row."""
+        return self.values if self.codes is None else self.values[self.codes]
 
-def _period_dtype_of(freq: str) -> pd.PeriodDtype:
-    return pd.PeriodDtype(freq)
+    def row_never(self) -> np.ndarray | None:
+        """Return the per-row never-treated mask (None if no row is never treated)."""
+        if self.never is None or self.codes is None:
+            return self.never
+        return self.never[self.codes] & (self.codes >= 0)
+
+    def state(self, missing_state: int) -> np.ndarray:
+        """Return int64 row states: the ordinal, ``_NEVER`` or ``missing_state``."""
+        if self.codes is not None:
+            table = np.append(self.values, np.int64(missing_state))  # code -1 -> last entry
+            if self.never is not None:
+                table[:-1][self.never] = _NEVER
+            return table[self.codes]
+        state = self.values
+        if self.never is not None or self.missing is not None:
+            state = state.copy()
+            if self.missing is not None:
+                state[self.missing] = missing_state
+            if self.never is not None:
+                state[self.never] = _NEVER
+        return state
+
+    def dense(self, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(ranks, distinct)`` for the selected rows (no missing values allowed).
+
+        ``distinct`` are the sorted distinct ordinals and ``ranks`` the int64 position of
+        each row's ordinal in it.
+        """
+        if self.codes is None:
+            return _dense_int_codes(self.values if rows is None else self.values[rows])
+        codes = self.codes if rows is None else self.codes[rows]
+        used = np.bincount(codes, minlength=self.values.size) > 0
+        distinct = np.unique(self.values[used])
+        lookup = np.searchsorted(distinct, self.values).astype(np.int64)
+        return lookup[codes], distinct
 
 
 def _never_matches(values: np.ndarray, never_treated: Any) -> np.ndarray | None:
@@ -267,15 +312,13 @@ def _to_ordinals(
         levels = _to_ordinals(pd.Series(dtype.categories), column, role, never_treated)
         codes = series.cat.codes.to_numpy()
         missing = codes < 0
-        never = levels.never[codes] & ~missing if levels.never is not None else None
-        infinite = levels.infinite[codes] & ~missing if levels.infinite is not None else None
         return _Ordinals(
             levels.kind,
             levels.period_dtype,
-            levels.values[codes],
+            levels.row_values(),
             missing if missing.any() else None,
-            never,
-            infinite,
+            levels.row_never(),
+            codes,
         )
     if pd.api.types.is_datetime64_any_dtype(dtype):
         raise TimeFormatError(
@@ -304,6 +347,8 @@ def _to_ordinals(
             values = series.to_numpy(dtype=np.int64, na_value=0)
             missing = missing if missing.any() else None
         never = _never_matches(values, never_treated)
+        if never is not None and missing is not None:
+            never &= ~missing
         return _Ordinals("integer", None, values, missing, never)
     if pd.api.types.is_float_dtype(dtype):
         return _float_ordinals(_as_float(series), column, role, never_treated)
@@ -313,13 +358,8 @@ def _to_ordinals(
     level_never = _never_matches(uniques, never_treated)
     kind, period_dtype, level_values = _parse_objects(uniques, level_never, column, role)
     missing = codes < 0
-    never = level_never[codes] & ~missing if level_never is not None else None
     return _Ordinals(
-        kind,
-        period_dtype,
-        level_values[codes],
-        missing if missing.any() else None,
-        never,
+        kind, period_dtype, level_values, missing if missing.any() else None, level_never, codes
     )
 
 
@@ -364,7 +404,6 @@ def _float_ordinals(
         ordinals,
         missing if missing.any() else None,
         never,
-        infinite if infinite.any() else None,
     )
 
 
@@ -437,7 +476,7 @@ def _parse_objects(
     kind = next(iter(kinds))
     if kind == "integer":
         return "integer", None, ordinals
-    return "period", _period_dtype_of(kind[len("period[") : -1]), ordinals
+    return "period", pd.PeriodDtype(kind[len("period[") : -1]), ordinals
 
 
 def _parse_string(value: str, column: Hashable, role: str) -> tuple[int, str]:
@@ -449,7 +488,7 @@ def _parse_string(value: str, column: Hashable, role: str) -> tuple[int, str]:
             if freq == "M" and 1 <= sub <= 12:
                 return (year - 1970) * 12 + sub - 1, "period[M]"
             if freq == "Q":
-                return (year - 1970) * 4 + sub - 1, f"period[{pd.PeriodDtype('Q').freqstr}]"
+                return (year - 1970) * 4 + sub - 1, "period[Q-DEC]"
             break
     if _INTEGER_STRING.match(value):
         return int(value), "integer"
@@ -562,7 +601,7 @@ class Panel:
     DuplicateObservationError
         A (unit, time) pair occurs on more than one row.
     IrregularTimeGridError
-        The observed periods are not evenly spaced.
+        The observed periods do not form a regular grid (a period is missing for every unit).
     NonNumericColumnError
         An outcome, covariate or weight column is not numeric.
     VaryingWithinUnitError
@@ -654,45 +693,48 @@ class Panel:
         if weights is not None:
             _require_numeric(frame[weights], weights, "weights")
         times = _to_ordinals(frame[time], time, "time")
-        cohort_ord = None
+        cohort_state = None
         if cohort is not None:
             cohort_ord = _to_ordinals(frame[cohort], cohort, "cohort", never_treated)
             self._check_cohort_kind(times, cohort_ord)
+            cohort_state = cohort_ord.state(_NEVER if self._never_is_nan else _MISSING)
+            del cohort_ord
 
         # 2. Missing ids and times, then missing outcomes / covariates.
         self._check_ids_present(frame, times)
         keep = self._handle_missing(frame, missing)
-        time_values = times.values
+        kept = None
         if keep is not None:
-            frame = frame[keep]
-            time_values = time_values[keep]
-            if cohort_ord is not None:
-                cohort_ord = _Ordinals(
-                    cohort_ord.kind,
-                    cohort_ord.period_dtype,
-                    cohort_ord.values[keep],
-                    None if cohort_ord.missing is None else cohort_ord.missing[keep],
-                    None if cohort_ord.never is None else cohort_ord.never[keep],
-                    None if cohort_ord.infinite is None else cohort_ord.infinite[keep],
-                )
+            kept = np.flatnonzero(keep)
+            frame = frame.take(kept)
 
         # 3. Unit and time codes, duplicates, the time grid, then sort by (unit, time).
         self.time_kind: TimeKind = "period" if times.kind == "period" else "integer"
         self._period_dtype = times.period_dtype
         unit_codes, self.units = _factorize_sorted(frame[unit])
         self.units = self.units.rename(unit)
-        time_rank, distinct = _dense_int_codes(time_values)
+        time_rank, distinct = times.dense(kept)
+        del times
         n_units, n_distinct = len(self.units), distinct.size
         key = unit_codes * n_distinct + time_rank
-        order = self._sort_order(key, n_units * n_distinct, distinct)
+        order, sorted_key = self._sort_order(key, n_units * n_distinct, distinct)
         self._set_grid(distinct)
         if order is None:
             self.data = frame.reset_index(drop=True)
             self.unit_codes, self.time_codes = unit_codes, time_rank
         else:
+            del unit_codes, time_rank
             self.data = frame.take(order).reset_index(drop=True)
-            self.unit_codes, self.time_codes = unit_codes[order], time_rank[order]
-        del key, time_values
+            if sorted_key is None:  # balanced: the sorted keys are 0, 1, ..., N*T - 1
+                self.unit_codes = np.repeat(np.arange(n_units, dtype=np.int64), n_distinct)
+                self.time_codes = np.tile(np.arange(n_distinct, dtype=np.int64), n_units)
+            else:
+                self.unit_codes, self.time_codes = np.divmod(sorted_key, n_distinct)
+        del key, sorted_key
+        if cohort_state is not None:
+            rows = order if kept is None else (kept if order is None else kept[order])
+            if rows is not None:
+                cohort_state = cohort_state[rows]
         self.n_units = n_units
         self.n_obs = len(self.data)
         self.is_balanced = self.n_obs == n_units * self.n_periods
@@ -709,11 +751,9 @@ class Panel:
         if weights is not None:
             self._set_weights()
         self.unit_cohort = np.full(n_units, np.nan)
-        if cohort_ord is not None:
-            state = self._cohort_state(cohort_ord)
-            if order is not None:
-                state = state[order]
-            self._set_cohort(state)
+        if cohort_state is not None:
+            self._set_cohort(cohort_state)
+            del cohort_state
         self._status: np.ndarray | None = None
         if status is not None:
             self._set_status()
@@ -839,21 +879,27 @@ class Panel:
         )
         return ~drop
 
-    def _sort_order(self, key: np.ndarray, size: int, distinct: np.ndarray) -> np.ndarray | None:
-        """Return the permutation that sorts rows by ``key`` (None if already sorted).
+    def _sort_order(
+        self, key: np.ndarray, size: int, distinct: np.ndarray
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Return ``(order, sorted_key)`` that sort rows by ``key``.
 
-        Raises DuplicateObservationError if a key occurs twice.
+        ``order`` is None if the rows are already sorted; ``sorted_key`` is None if it is
+        ``arange(size)`` (a balanced panel) or the rows are already sorted. Raises
+        DuplicateObservationError if a key occurs twice.
         """
         n = key.size
         if n <= 1 or bool(np.all(key[1:] > key[:-1])):
-            return None
+            return None, None
         if size <= min(8 * n + (1 << 20), 1 << 27):
             # Counting sort: one scatter into the (unit, time) cells.
             slot = np.full(size, -1, dtype=np.int64)
             slot[key] = np.arange(n)
             filled = slot >= 0
             if int(np.count_nonzero(filled)) == n:
-                return slot if n == size else slot[filled]
+                if n == size:
+                    return slot, None
+                return slot[filled], np.flatnonzero(filled)
             counts = np.bincount(key, minlength=size)
             dup_keys = np.flatnonzero(counts > 1)
             n_rows = int(counts[dup_keys].sum())
@@ -862,7 +908,7 @@ class Panel:
             sorted_key = key[order]
             same = sorted_key[1:] == sorted_key[:-1]
             if not same.any():
-                return order
+                return order, sorted_key
             dup_keys, dup_counts = np.unique(sorted_key[1:][same], return_counts=True)
             n_rows = int(dup_counts.sum()) + dup_keys.size
         first = int(dup_keys[0])
@@ -911,6 +957,12 @@ class Panel:
         first = _ordinal_label(distinct[0], self.time_kind, self._period_dtype)
         last = _ordinal_label(distinct[-1], self.time_kind, self._period_dtype)
         hint = ""
+        if self.time_kind == "period" and gaps.min() > 1 and gaps.min() == gaps.max():
+            hint = (
+                f" The periods are evenly spaced every {int(gaps.min())} periods; if the data "
+                "are quarterly or yearly, convert the column to that frequency, e.g. "
+                f"df[{self.time!r}] = df[{self.time!r}].dt.asfreq('Q')."
+            )
         if self.time_kind == "integer" and _looks_like_yyyymm(distinct):
             hint = (
                 f" The values look like YYYYMM codes; convert them to monthly periods with "
@@ -923,7 +975,7 @@ class Panel:
             else f"frequency {pd.Period(ordinal=0, freq=self._period_dtype.freq).freqstr}"
         )
         raise IrregularTimeGridError(
-            f"Column {self.time!r} (time): the observed periods are not evenly spaced. On the "
+            f"Column {self.time!r} (time): the observed periods do not form a regular grid. On the "
             f"regular grid {_fmt(first)}..{_fmt(last)} ({unit_of}), "
             f"{_plural(n_missing, 'period')} {_verb(n_missing, 'is', 'are')} missing from every "
             "unit: "
@@ -1032,17 +1084,6 @@ class Panel:
         unit_weights.flags.writeable = False
         self.unit_weights = unit_weights
 
-    def _cohort_state(self, cohort: _Ordinals) -> np.ndarray:
-        """Return int64 row states: ordinal, or the never / missing / infinity sentinels."""
-        state = cohort.values
-        if cohort.never is not None or cohort.missing is not None:
-            state = state.copy()
-            if cohort.missing is not None:
-                state[cohort.missing] = _NEVER if self._never_is_nan else _MISSING
-            if cohort.never is not None:
-                state[cohort.never] = _NEVER
-        return state
-
     def _set_cohort(self, state: np.ndarray) -> None:
         """Check cohort rows (missing, unit-constant, on the grid) and set ``unit_cohort``."""
         name = self.cohort
@@ -1125,13 +1166,16 @@ class Panel:
         if ok is not None and not ok.all():
             bad = ~ok
             units, row = self._unit_examples(bad)
+            if _is_numeric_dtype(dtype):
+                recode = f"(df[{name!r}] > 0).astype(int) if positive codes mean treated"
+            else:
+                recode = f"df[{name!r}].map({{'no': 0, 'yes': 1}}) with your own codes"
             raise StatusCohortMismatchError(
                 f"Column {name!r} (status) must be 0 or 1 (not missing), but "
                 f"{_plural(int(bad.sum()), 'row')} of {_plural(units.size, 'unit')} have other "
                 f"values, e.g. {_fmt(series.iloc[row])} for unit {_fmt(self.units[units[0]])}. "
-                "Recode it to 0 (untreated) / 1 (treated), e.g. "
-                f"df[{name!r}] = (df[{name!r}] > 0).astype(int) if positive codes mean treated, "
-                "and fill missing statuses."
+                f"Recode it to 0 (untreated) / 1 (treated), e.g. df[{name!r}] = {recode}, and "
+                "fill missing statuses."
             )
         status = np.asarray(status, dtype=bool)
         if self.cohort is None:
@@ -1244,7 +1288,7 @@ class Panel:
                 f"{'integers' if self.time_kind == 'integer' else self._period_dtype}; pass a "
                 f"label like {_fmt(self.periods[0])}."
             )
-        offset = int(converted.values[0]) - self._t0
+        offset = int(converted.row_values()[0]) - self._t0
         position, remainder = divmod(offset, self.step)
         if remainder or not 0 <= position < self.n_periods:
             raise CohortOutOfRangeError(

@@ -117,7 +117,7 @@ def package_versions() -> dict[str, str]:
 
 
 def git_commit(directory: Path) -> str | None:
-    """The checked-out git commit of ``directory``, or None outside a repository."""
+    """Return the checked-out git commit of ``directory`` (None outside a repository)."""
     try:
         result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, check=True,
                                 capture_output=True, text=True, timeout=10)

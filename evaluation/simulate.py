@@ -28,7 +28,7 @@ import pandas as pd
 
 from evaluation.errors import SimulationError
 from evaluation.synthetic import jobseekers as js
-from evaluation.synthetic.design import Design, build_design
+from evaluation.synthetic.design import Design, build_design, check_municipality_count
 from evaluation.synthetic.municipal import (
     MUNICIPAL_OUTCOMES,
     draw_municipal_panel,
@@ -37,7 +37,7 @@ from evaluation.synthetic.municipal import (
 )
 from evaluation.synthetic.scenario import SCENARIOS, Scenario, get_scenario
 from evaluation.synthetic.truth import truth_table
-from evaluation.trials import WAVES, month_index, wave
+from evaluation.trials import WAVES, Wave, month_index, wave
 
 __all__ = [
     "DEFAULT_SEED",
@@ -186,8 +186,8 @@ def simulate_municipalities(
                                  (0, w.n_months - 1)))
         truth.append(truth_table(
             wave_effects, cohort, draw.t,
-            {area: members == row for row, area in zip(design.areas.index, design.areas["area"])
-             if design.areas.at[row, "wave"] == w.number},
+            {area: members == row for row, area in enumerate(design.areas["area"])
+             if design.areas["wave"].iat[row] == w.number},
             f"wave{w.number}", (0, w.n_months - 1), kinds=("overall",)))
     units = _municipality_table(design)
     return SimulatedPanel(
@@ -254,17 +254,8 @@ def simulate_jobseekers(
         ``treated``, its subgroups ``under30``, ``immigrant`` and ``no_era``, and
         ``neighbours`` (target group next to a trial area).
     """
-    if not isinstance(n_people, int | np.integer) or n_people < 10:
-        raise SimulationError(f"n_people={n_people!r} must be an integer of at least 10.")
     scenario = get_scenario(scenario)
-    w = wave(wave_number)
-    minimum = w.n_months + scenario.anticipation + 12
-    if n_months < minimum:
-        raise SimulationError(
-            f"n_months={n_months} leaves too few months before wave {w.number}; it needs at "
-            f"least {minimum} (the wave's {w.n_months} months, the anticipation and 12 "
-            "pre-trial months)."
-        )
+    w = _check_jobseeker_arguments(n_people, wave_number, n_months, scenario)
     design_seed = seed if design_seed is None else design_seed
     design = build_design(n_municipalities, _rng(design_seed, _DESIGN))
     rng = _rng(seed, _JOBSEEKERS)
@@ -299,7 +290,8 @@ def simulate_jobseekers(
             potential[name] = (y0, y1)
     data = _jobseeker_frame(design, people, units, with_trial, costs, months, t, w)
     if scenario.attrition > 0:
-        exit_month = _rng(seed, _ATTRITION).geometric(scenario.attrition, n_people) - 1
+        # Everyone is observed in the first month; a person leaves after `exit_month` months.
+        exit_month = _rng(seed, _ATTRITION).geometric(scenario.attrition, n_people)
         data = data.loc[np.repeat(exit_month, t.size) > np.tile(np.arange(t.size), n_people)]
         data = data.reset_index(drop=True)
     return SimulatedPanel(
@@ -307,6 +299,25 @@ def simulate_jobseekers(
         areas=design.areas.copy(), scenario=scenario, seed=seed, design_seed=design_seed,
         times=t, potential_outcomes=potential if keep_potential_outcomes else None,
     )
+
+
+def _check_jobseeker_arguments(n_people: int, wave_number: int, n_months: int,
+                               scenario: Scenario) -> Wave:
+    """Validate the jobseeker simulator's arguments; return the wave."""
+    if isinstance(n_people, bool) or not isinstance(n_people, int | np.integer) or n_people < 10:
+        raise SimulationError(f"n_people={n_people!r} must be an integer of at least 10.")
+    if wave_number not in (1, 2, 3):
+        raise SimulationError(f"wave_number={wave_number!r} does not exist; the trials had "
+                              "waves 1, 2 and 3.")
+    w = wave(wave_number)
+    minimum = w.n_months + scenario.anticipation + 12
+    if not isinstance(n_months, int | np.integer) or n_months < minimum:
+        raise SimulationError(
+            f"n_months={n_months!r} leaves too few months before wave {w.number}; it needs at "
+            f"least {minimum} (the wave's {w.n_months} months, the anticipation and 12 "
+            "pre-trial months)."
+        )
+    return w
 
 
 def _people_table(design: Design, people: js.People, target: np.ndarray, wave_number: int,
@@ -400,6 +411,8 @@ def write_synthetic_data(
     from evaluation import __version__
 
     scenario = get_scenario(scenario)
+    _check_jobseeker_arguments(n_people, wave_number, 72, scenario)
+    check_municipality_count(n_municipalities)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     muni = simulate_municipalities(scenario, seed=seed, n_municipalities=n_municipalities,

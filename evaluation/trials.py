@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from evaluation.errors import InvalidOptionError
+
 
 @dataclass(frozen=True)
 class Wave:
@@ -79,7 +81,7 @@ def wave(number: int) -> Wave:
     for w in WAVES:
         if w.number == number:
             return w
-    raise ValueError(f"wave={number!r} does not exist; the trials had waves 1, 2 and 3.")
+    raise InvalidOptionError(f"wave={number!r} does not exist; the trials had waves 1, 2 and 3.")
 
 
 def format_month(period: pd.Period) -> str:

@@ -1,1 +1,1 @@
-"""Building blocks of the synthetic Finnish data; the public entry point is ``evaluation.simulate``."""
+"""Building blocks of the synthetic Finnish data; the public entry point is ``simulate``."""

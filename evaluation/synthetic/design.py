@@ -66,6 +66,8 @@ N_NEIGHBOURS = 6
 WAVE1_AREAS, WAVE1_MUNICIPALITIES = 23, 62
 WAVE3_AREAS, WAVE3_MUNICIPALITIES = 25, 118
 WAVE3_MIN_POPULATION = 30_000
+WAVE3_TOWN_APPLIES = 0.5  # probability that a town of 30,000-100,000 runs its own area
+WAVE3_SMALL_MEMBER = 20_000  # municipalities that join an area after it meets the threshold
 #: Wave 2 trials: name, anchor city, extra member municipalities (about 23 in all).
 WAVE2_TRIALS: tuple[tuple[str, str, int], ...] = (
     ("Pirkanmaa", "Tampere", 3),
@@ -131,11 +133,7 @@ def build_design(n_municipalities: int, rng: np.random.Generator) -> Design:
     -------
     Design
     """
-    if not 100 <= n_municipalities <= 5000:
-        raise SimulationError(
-            f"n_municipalities={n_municipalities} is outside [100, 5000]; the trial design "
-            "needs at least 100 municipalities (309 reproduces Finland)."
-        )
+    check_municipality_count(n_municipalities)
     muni = _municipalities(n_municipalities, rng)
     tree = cKDTree(muni[["x", "y"]].to_numpy())
     _, nearest = tree.query(muni[["x", "y"]].to_numpy(), k=min(N_NEAREST + 1, len(muni)))
@@ -157,6 +155,16 @@ def build_design(n_municipalities: int, rng: np.random.Generator) -> Design:
     return Design(muni, area_table, membership, neighbour)
 
 
+def check_municipality_count(n_municipalities: int) -> None:
+    """Raise SimulationError unless 100 <= ``n_municipalities`` <= 5000."""
+    if isinstance(n_municipalities, bool) or not isinstance(n_municipalities, int | np.integer) \
+            or not 100 <= n_municipalities <= 5000:
+        raise SimulationError(
+            f"n_municipalities={n_municipalities!r} is outside [100, 5000]; the trial design "
+            "needs at least 100 municipalities (309 reproduces Finland)."
+        )
+
+
 def _municipalities(n: int, rng: np.random.Generator) -> pd.DataFrame:
     counts = _region_counts(n)
     rows = []
@@ -172,7 +180,7 @@ def _municipalities(n: int, rng: np.random.Generator) -> pd.DataFrame:
                 growth = 0.006
             else:
                 code, name = "", f"{ely} municipality {j - len(named) + 1}"
-                lf = float(np.clip(2500 * np.exp(rng.standard_normal()), 150, 45_000))
+                lf = float(np.clip(2500 * np.exp(rng.standard_normal()), 150, 20_000))
                 level = float(np.exp(0.22 * rng.standard_normal()))
                 x, y = cx + 45 * rng.standard_normal(), cy + 45 * rng.standard_normal()
                 growth = -0.004 + 0.006 * rng.standard_normal()
@@ -232,7 +240,7 @@ def _add_area(areas: list[dict], membership: np.ndarray, muni: pd.DataFrame, wav
 
 
 def _grow(anchor: int, extra: int, nearest: np.ndarray, free: np.ndarray) -> list[int]:
-    """The anchor plus up to ``extra`` of its nearest municipalities that are still free."""
+    """Return the anchor plus up to ``extra`` of its nearest still-free municipalities."""
     members = [anchor]
     free[anchor] = False
     for j in nearest[anchor]:
@@ -285,33 +293,43 @@ def _assign_wave2(muni, nearest, scale, membership, areas) -> None:
 
 
 def _assign_wave3(muni, nearest, scale, rng, membership, areas) -> None:
-    """Wave 3: areas of at least 30,000 inhabitants; nearly every big city takes part."""
+    """Wave 3: areas of at least 30,000 inhabitants; nearly every big city takes part.
+
+    Every city of 100,000+ inhabitants runs its own area, about half of the other towns of
+    30,000+ apply, and the remaining areas are groups of small municipalities that together
+    pass the threshold. Once every area passes it, the remaining member municipalities are
+    small ones joining a nearby area (preferably a small area, so that big cities do not
+    swallow their suburbs).
+    """
     n_areas = max(2, round(WAVE3_AREAS * scale))
     n_members = max(n_areas, round(WAVE3_MUNICIPALITIES * scale))
     pop = muni["population"].to_numpy()
     order = np.argsort(-pop, kind="stable")
-    anchors: list[int] = []
+    anchors = [int(i) for i in order if pop[i] >= 100_000][:n_areas]
     for i in order:
         if len(anchors) >= n_areas or pop[i] < WAVE3_MIN_POPULATION:
             break
-        if pop[i] >= 100_000 or rng.random() < 0.85:
-            if not any(i in nearest[a, :2] for a in anchors):
-                anchors.append(int(i))
+        near_anchor = any(i in nearest[a, :2] for a in anchors)
+        if i not in anchors and not near_anchor and rng.random() < WAVE3_TOWN_APPLIES:
+            anchors.append(int(i))
+    blocked = np.zeros(len(muni), dtype=bool)
+    for a in anchors:
+        blocked[a] = True
+        blocked[nearest[a, :N_NEIGHBOURS]] = True
+    while len(anchors) < n_areas:  # rural areas: small municipalities grouped together
+        pool = np.flatnonzero(~blocked)
+        pick = int(pool[rng.integers(pool.size)]) if pool.size else \
+            int(next(i for i in order if i not in anchors))
+        anchors.append(pick)
+        blocked[pick] = True
+        blocked[nearest[pick, :N_NEIGHBOURS]] = True
     free = np.ones(len(muni), dtype=bool)
     free[anchors] = False
-    ely = muni["ely"].to_numpy()
-    while len(anchors) < n_areas:  # groups of small municipalities in uncovered regions
-        covered = set(ely[anchors])
-        pool = [i for i in order if free[i] and ely[i] not in covered] or \
-            [i for i in order if free[i]]
-        anchors.append(int(pool[0]))
-        free[pool[0]] = False
     members = {a: [a] for a in anchors}
     helsinki = _index_of(muni, "Helsinki")
     growable = [a for a in anchors if a != helsinki]
     total = len(anchors)
-    # First bring every area up to the population threshold, then add members at random.
-    for a in growable:
+    for a in growable:  # first bring every area up to the population threshold
         for j in nearest[a]:
             if pop[members[a]].sum() >= WAVE3_MIN_POPULATION or total >= n_members:
                 break
@@ -319,13 +337,13 @@ def _assign_wave3(muni, nearest, scale, rng, membership, areas) -> None:
                 members[a].append(int(j))
                 free[j] = False
                 total += 1
-    while total < n_members:
-        a = growable[int(rng.integers(len(growable)))]
-        candidates = [j for j in nearest[a] if free[j]]
+    while total < n_members and growable:
+        size = np.array([pop[members[a]].sum() for a in growable], dtype=float)
+        weights = 1 / np.sqrt(size)
+        a = growable[int(rng.choice(len(growable), p=weights / weights.sum()))]
+        candidates = [j for j in nearest[a] if free[j] and pop[j] < WAVE3_SMALL_MEMBER]
         if not candidates:
             growable.remove(a)
-            if not growable:
-                break
             continue
         members[a].append(int(candidates[0]))
         free[candidates[0]] = False

@@ -41,7 +41,7 @@ class EffectPaths:
 
 
 def effect_paths(scenario: Scenario, event_time: np.ndarray, wave_months: int) -> EffectPaths:
-    """Evaluate the scenario's effect components at the given event times.
+    r"""Evaluate the scenario's effect components at the given event times.
 
     Parameters
     ----------
@@ -63,14 +63,14 @@ def effect_paths(scenario: Scenario, event_time: np.ndarray, wave_months: int) -
 
     .. math::
 
-        r(k) = 1 - e^{-(k+1)/m_r}, \\qquad d(k) = e^{-k/m_d},
+        r(k) = 1 - e^{-(k+1)/m_r}, \qquad d(k) = e^{-k/m_d},
 
-        \\text{shift}(e) = s\\,r(k), \\qquad
-        \\text{unemployment}(e) = \\delta\\,d(k) - \\eta\\,r(k), \\qquad
-        \\text{plans}(e) = -p \\text{ if } e < m_p \\text{ else } -p_{late},
+        \text{shift}(e) = s\,r(k), \qquad
+        \text{unemployment}(e) = \delta\,d(k) - \eta\,r(k), \qquad
+        \text{plans}(e) = -p \text{ if } e < m_p \text{ else } -p_{late},
 
     all multiplied by ``effect_scale`` and set to zero when :math:`k < 0` or
-    :math:`e \\ge` ``wave_months``.
+    :math:`e \ge` ``wave_months``.
     """
     e = np.asarray(event_time, dtype=float)
     k = e + scenario.anticipation

@@ -25,7 +25,7 @@ from evaluation.trials import Wave, format_month, month_index
 
 STATES = ("unemployed", "open_market_job", "subsidised_job", "education", "services",
           "outside_labour_force")
-U, E, S, ED, SV, O = range(6)
+U, E, S, ED, SV, O = range(6)  # noqa: E741  (state codes)
 #: Monthly transition probabilities of a reference person (rows: from, columns: to).
 BASE_TRANSITIONS = np.array([
     [0.855, 0.055, 0.012, 0.012, 0.045, 0.021],
@@ -102,7 +102,7 @@ def draw_people(design: Design, n_people: int, rng: np.random.Generator) -> Peop
 
 
 class TransitionTable:
-    """Monthly cumulative transition probabilities for every person type.
+    r"""Monthly cumulative transition probabilities for every person type.
 
     A type is (municipality, immigrant, frailty, age group, duration bucket, exposed);
     ``exposed`` marks target-group members living in a trial municipality or next to one.
@@ -313,7 +313,7 @@ def lms_costs(paths: ChainPaths, era_member: np.ndarray,
 
 
 def target_rule(wave_number: int):
-    """The wave's target-group rule as a function of the reference-month situation.
+    """Return the wave's target-group rule as a function of the reference-month situation.
 
     Wave 1 and 2: long-term unemployed (12+ months) who are unemployed or in services.
     Wave 3: unemployed or in services and either without earnings-related allowance, under
@@ -351,7 +351,7 @@ def outcome_pair(name: str, without: ChainPaths, with_trial: ChainPaths,
 
 
 def window(wave: Wave, n_months: int) -> pd.PeriodIndex:
-    """The ``n_months`` months ending with the wave's last month."""
+    """Return the ``n_months`` months ending with the wave's last month."""
     return pd.period_range(end=wave.end, periods=n_months, freq="M")
 
 

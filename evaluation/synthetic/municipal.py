@@ -151,7 +151,7 @@ def first_treated(design: Design) -> np.ndarray:
 
 def draw_municipal_panel(design: Design, scenario: Scenario,
                          rng: np.random.Generator) -> MunicipalDraw:
-    """Draw both potential outcomes of every municipal monthly series.
+    r"""Draw both potential outcomes of every municipal monthly series.
 
     Notes
     -----
@@ -159,18 +159,18 @@ def draw_municipal_panel(design: Design, scenario: Scenario,
 
     .. math::
 
-        \\mu^U_{it}(0) = L_{it}\\, \\frac{r_t}{100}\\, \\lambda_i
-            \\exp(s_{m(t)} + \\rho_{e(i)t} + \\nu_{it} + \\beta_i (t - \\bar t)/12
-                  + \\pi_i (t - G_i)/12),
+        \mu^U_{it}(0) = L_{it}\, \frac{r_t}{100}\, \lambda_i
+            \exp(s_{m(t)} + \rho_{e(i)t} + \nu_{it} + \beta_i (t - \bar t)/12
+                  + \pi_i (t - G_i)/12),
 
     with labour force :math:`L`, national rate :math:`r_t`, structural level
-    :math:`\\lambda_i`, seasonality :math:`s`, AR(1) regional (:math:`\\rho`) and municipal
-    (:math:`\\nu`) shocks, a municipal trend and the scenario's differential pre-trend
-    :math:`\\pi_i` for later-treated units. In the trial world the unemployed stock becomes
-    :math:`\\mu^U(1) = \\mu^U(0)(1 + u_{it} - s_{it})` and services
-    :math:`\\mu^S(1) = \\mu^S(0) + s_{it}\\mu^U(0)`, with the effect components of
-    :func:`exposure`. Counts are drawn as :math:`\\max(0, \\mathrm{round}(\\mu + \\sqrt{\\phi
-    \\mu} z))` with the same :math:`z` in both worlds.
+    :math:`\lambda_i`, seasonality :math:`s`, AR(1) regional (:math:`\rho`) and municipal
+    (:math:`\nu`) shocks, a municipal trend and the scenario's differential pre-trend
+    :math:`\pi_i` for later-treated units. In the trial world the unemployed stock becomes
+    :math:`\mu^U(1) = \mu^U(0)(1 + u_{it} - s_{it})` and services
+    :math:`\mu^S(1) = \mu^S(0) + s_{it}\mu^U(0)`, with the effect components of
+    :func:`exposure`. Counts are drawn as :math:`\max(0, \mathrm{round}(\mu + \sqrt{\phi
+    \mu} z))` with the same :math:`z` in both worlds.
     """
     months, t = monthly_calendar()
     muni = design.municipalities
@@ -187,7 +187,8 @@ def draw_municipal_panel(design: Design, scenario: Scenario,
     local = _ar1(rng, (n, n_t), 0.85, noise * (0.015 + 0.6 / np.sqrt(lf0)))
     trend = 0.012 * rng.standard_normal(n)[:, None] * years_from_mid
     cohort = first_treated(design)
-    drift = np.where(cohort > 0, scenario.pretrend, 0.0)[:, None] * (t[None, :] - cohort[:, None]) / 12
+    drift = (np.where(cohort > 0, scenario.pretrend, 0.0)[:, None]
+             * (t[None, :] - cohort[:, None]) / 12)
     log_rate = (np.log(national_rate(months) / 100)[None, :]
                 + np.log(muni["unemployment_level"].to_numpy())[:, None]
                 + SEASON_UNEMPLOYED[month_of_year][None, :] + regional + local + trend + drift)
@@ -246,7 +247,7 @@ def draw_municipal_panel(design: Design, scenario: Scenario,
 
 def lms_costs(unemployed: np.ndarray, long_term: np.ndarray, services: np.ndarray,
               monthly_rate: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Labour-market-subsidy costs (EUR per month): total, state share, municipal share.
+    r"""Labour-market-subsidy costs (EUR per month): total, state share, municipal share.
 
     Notes
     -----
@@ -258,7 +259,7 @@ def lms_costs(unemployed: np.ndarray, long_term: np.ndarray, services: np.ndarra
 
     .. math::
 
-        C = b\\,(L + 0.35 (U - L) + 0.6 S), \\qquad C_{mun} = 0.56\\, b L, \\qquad
+        C = b\,(L + 0.35 (U - L) + 0.6 S), \qquad C_{mun} = 0.56\, b L, \qquad
         C_{state} = C - C_{mun}.
     """
     total = np.round(monthly_rate * (long_term + 0.35 * (unemployed - long_term) + 0.6 * services))

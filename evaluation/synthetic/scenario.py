@@ -92,8 +92,8 @@ class Scenario:
         _check_range(self.spillover, "spillover", 0.0, 1.0)
         _check_range(self.attrition, "attrition", 0.0, 0.5)
         _check_range(self.noise, "noise", 0.0, 10.0)
-        _check_range(self.anticipation, "anticipation", 0, 12)
-        _check_range(self.plan_months, "plan_months", 0, 60)
+        _check_range(self.anticipation, "anticipation", 0, 12, whole=True)
+        _check_range(self.plan_months, "plan_months", 0, 60, whole=True)
         if len(self.cohort_effects) != 3 or len(self.target_effects) != 3:
             raise SimulationError(
                 "cohort_effects and target_effects need exactly three multipliers "
@@ -119,9 +119,14 @@ class Scenario:
         return out
 
 
-def _check_range(value: float, name: str, low: float, high: float) -> None:
+def _check_range(value: float, name: str, low: float, high: float, whole: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise SimulationError(f"scenario parameter {name}={value!r} must be a number.")
     if not np.isfinite(value) or not low <= value <= high:
         raise SimulationError(f"scenario parameter {name}={value!r} must lie in [{low}, {high}].")
+    if whole and value != int(value):
+        raise SimulationError(f"scenario parameter {name}={value!r} must be a whole number "
+                              "of months.")
 
 
 #: Named scenarios; ``get_scenario(name, **overrides)`` returns one of them.

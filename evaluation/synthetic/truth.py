@@ -21,7 +21,7 @@ def truth_table(
     overall_event_range: tuple[int, int] | None = None,
     kinds: tuple[str, ...] = ("group_time", "event", "overall"),
 ) -> pd.DataFrame:
-    """Tidy table of true group-time, event-time and overall effects.
+    r"""Tidy table of true group-time, event-time and overall effects.
 
     Parameters
     ----------
@@ -50,15 +50,15 @@ def truth_table(
 
     Notes
     -----
-    With :math:`\\tau_{it} = Y_{it}(1) - Y_{it}(0)` and :math:`G_i` the cohort,
+    With :math:`\tau_{it} = Y_{it}(1) - Y_{it}(0)` and :math:`G_i` the cohort,
 
     .. math::
 
-        ATT(g,t) = \\frac{1}{|\\{i: G_i=g\\}|} \\sum_{i: G_i = g} \\tau_{it}, \\qquad
-        ATT(e) = \\frac{\\sum_{i} \\tau_{i,G_i+e}}{|\\{i: G_i + e \\text{ in the panel}\\}|},
+        ATT(g,t) = \frac{1}{|\{i: G_i=g\}|} \sum_{i: G_i = g} \tau_{it}, \qquad
+        ATT(e) = \frac{\sum_{i} \tau_{i,G_i+e}}{|\{i: G_i + e \text{ in the panel}\}|},
 
-    and the overall ATT is the mean of :math:`\\tau_{it}` over all cells with
-    :math:`lo \\le t - G_i \\le hi`. These are the cohort-size weighted averages of
+    and the overall ATT is the mean of :math:`\tau_{it}` over all cells with
+    :math:`lo \le t - G_i \le hi`. These are the cohort-size weighted averages of
     ATT(g,t) that the ``event`` and ``simple`` aggregations of Callaway and Sant'Anna (2021)
     target.
     """
