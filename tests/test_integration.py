@@ -25,7 +25,8 @@ def test_municipal_panel_validates_with_integer_time(municipal):
     np.testing.assert_array_equal(panel.cohorts, [134])  # position of t = 135
     # the wide view is the observed potential outcome Y(1), unit by unit
     order = np.argsort(municipal.units["municipality"].to_numpy())
-    np.testing.assert_array_equal(panel.wide(), municipal.potential_outcomes["unemployed"][1][order])
+    observed = municipal.potential_outcomes["unemployed"][1]
+    np.testing.assert_array_equal(panel.wide(), observed[order])
 
 
 def test_municipal_panel_validates_with_statfin_months(municipal):
