@@ -81,6 +81,10 @@ def execute_notebook(path: Path, parameters: dict[str, Any], timeout: int = 600
     except (CellExecutionError, CellTimeoutError) as exc:
         lines = _ANSI.sub("", str(exc)).strip().splitlines()
         raise ReportError(f"notebook {path.name} failed: {lines[-1] if lines else exc}") from exc
+    except (RuntimeError, OSError) as exc:  # the kernel did not start or died
+        raise ReportError(f"could not run notebook {path.name}: the Jupyter kernel failed "
+                          f"({exc}); check that ipykernel is installed in this environment."
+                          ) from exc
     seconds = time.perf_counter() - started
     _check_outputs(path.name, notebook)
     return ExecutedChapter(path.name, notebook, seconds)

@@ -158,3 +158,17 @@ def test_cli_report_error_is_one_line(tmp_path, capsys):
     assert code == 2
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "evaluation report: error:" in err and "evaluation simulate" in err
+
+
+def test_kernel_failure_becomes_report_error(tmp_path, monkeypatch):
+    from nbclient import NotebookClient
+
+    def no_kernel(self, *args, **kwargs):
+        raise RuntimeError("Kernel didn't respond in 60 seconds")
+
+    monkeypatch.setattr(NotebookClient, "execute", no_kernel)
+    cell = nbformat.v4.new_code_cell("DATA_DIR = None", metadata={"tags": ["parameters"]})
+    path = tmp_path / "k.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
+    with pytest.raises(ReportError, match=r"kernel failed .*ipykernel is installed"):
+        execute_notebook(path, {"DATA_DIR": "x"}, timeout=60)

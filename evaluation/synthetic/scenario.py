@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -78,7 +78,6 @@ class Scenario:
     spillover: float = 0.0
     attrition: float = 0.0
     noise: float = 1.0
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_range(self.dip_months, "dip_months", 0.1, 120)
@@ -113,7 +112,6 @@ class Scenario:
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dictionary of all parameters (for manifests)."""
         out = dataclasses.asdict(self)
-        out.pop("extra")
         out["cohort_effects"] = list(self.cohort_effects)
         out["target_effects"] = list(self.target_effects)
         return out
