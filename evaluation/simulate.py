@@ -17,6 +17,7 @@ the same seed and parameters give byte-identical files.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from evaluation.synthetic.municipal import (
     to_long_frame,
 )
 from evaluation.synthetic.scenario import SCENARIOS, Scenario, get_scenario
+from evaluation.synthetic.staggered import StaggeredDesign, draw_staggered
 from evaluation.synthetic.truth import truth_table
 from evaluation.trials import WAVES, Wave, month_index, wave
 
@@ -44,17 +46,19 @@ __all__ = [
     "SCENARIOS",
     "Scenario",
     "SimulatedPanel",
+    "StaggeredDesign",
     "build_design",
     "get_scenario",
     "simulate_jobseekers",
     "simulate_municipalities",
+    "simulate_staggered",
     "write_synthetic_data",
 ]
 
 #: Seed of the default synthetic data set (the start date of the first wave).
 DEFAULT_SEED = 20120901
 # Independent random streams derived from one seed.
-_DESIGN, _MUNICIPAL, _JOBSEEKERS, _ATTRITION = range(4)
+_DESIGN, _MUNICIPAL, _JOBSEEKERS, _ATTRITION, _STAGGERED = range(5)
 
 
 def _rng(seed: int, stream: int) -> np.random.Generator:
@@ -81,7 +85,8 @@ class SimulatedPanel:
     areas
         One row per trial area (all waves).
     scenario
-        The parameters of the simulated world.
+        The parameters of the simulated world (a :class:`StaggeredDesign` for
+        :func:`simulate_staggered`).
     seed, design_seed
         Seeds of the outcomes and of the geography / trial assignment.
     times
@@ -95,7 +100,7 @@ class SimulatedPanel:
     truth: pd.DataFrame
     units: pd.DataFrame
     areas: pd.DataFrame
-    scenario: Scenario
+    scenario: Scenario | StaggeredDesign
     seed: int
     design_seed: int
     times: np.ndarray
@@ -384,6 +389,52 @@ def _jobseeker_frame(design: Design, people: js.People, units: pd.DataFrame,
     running = ((t >= start) & (t < start + w.n_months)).astype(np.int8)
     cols["status"] = (treated[:, None] * running[None, :]).astype(np.int8).ravel()
     return pd.DataFrame(cols, copy=False)
+
+
+def simulate_staggered(
+    design: StaggeredDesign | None = None,
+    *,
+    seed: int = DEFAULT_SEED,
+    keep_potential_outcomes: bool = True,
+    **parameters: Any,
+) -> SimulatedPanel:
+    """Simulate a generic staggered-adoption panel with integer time and known effects.
+
+    Parameters
+    ----------
+    design
+        A :class:`StaggeredDesign`; keyword ``parameters`` override its fields (or build
+        one from the defaults), e.g. ``simulate_staggered(n_units=500_000, n_periods=12,
+        cohorts=(5, 7, 9), dynamic=0.3, covariate_selection=1.0)``.
+    seed
+        Seed of all draws.
+    keep_potential_outcomes
+        Keep the wide ``(Y0, Y1)`` arrays of outcome ``y``.
+
+    Returns
+    -------
+    SimulatedPanel
+        ``data`` with columns ``unit, time, cohort (0 = never treated), treated, y, x,
+        weight`` (and ``cluster``); ``truth`` with design ``cohort``, population
+        ``treated`` and outcome ``y``.
+    """
+    try:
+        design = (StaggeredDesign(**parameters) if design is None
+                  else dataclasses.replace(design, **parameters))
+    except TypeError as exc:
+        raise SimulationError(f"invalid staggered design parameter: {exc}") from exc
+    data, cohort, y0, y1 = draw_staggered(design, _rng(seed, _STAGGERED))
+    times = np.arange(1, design.n_periods + 1)
+    truth = truth_table({"y": y1 - y0}, cohort, times, {"treated": cohort > 0}, "cohort")
+    first = data.drop_duplicates("unit")
+    units = pd.DataFrame({"unit": np.arange(1, design.n_units + 1), "cohort": cohort})
+    units = units.merge(first.drop(columns=["time", "treated", "y"]).drop(columns="cohort"),
+                        on="unit", how="left")
+    return SimulatedPanel(
+        data=data, truth=truth, units=units, areas=pd.DataFrame(), scenario=design, seed=seed,
+        design_seed=seed, times=times,
+        potential_outcomes={"y": (y0, y1)} if keep_potential_outcomes else None,
+    )
 
 
 def write_synthetic_data(
