@@ -197,9 +197,7 @@ def to_ordinals(
     )
 
 
-def float_ordinals(
-    values: np.ndarray, column: Hashable, role: str, never_treated: Any
-) -> Ordinals:
+def float_ordinals(values: np.ndarray, column: Hashable, role: str, never_treated: Any) -> Ordinals:
     """Convert float times / cohorts (integral values, NaN = missing) to int64 ordinals."""
     missing = np.isnan(values)
     never = never_matches(values, never_treated)
@@ -369,7 +367,7 @@ def check_cohort_kind(
 # --------------------------------------------------------------------------------------------
 # The regular time grid
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TimeGrid:
     """The regular grid of periods ``t0 + k * step`` (``k = 0..n_periods-1``) of a panel.
 
@@ -394,7 +392,7 @@ class TimeGrid:
         """Return the grid of the sorted distinct observed ordinals of column ``column``.
 
         Raises IrregularTimeGridError unless the ordinals are evenly spaced: the step is
-        their smallest gap for integer time and 1 for Periods.
+        their common gap for integer time and 1 for Periods.
         """
         gaps = np.diff(distinct)
         if gaps.size == 0:

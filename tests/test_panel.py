@@ -153,6 +153,50 @@ def test_nan_cohort_with_explicit_never_treated_code():
 
 
 # --------------------------------------------------------------------------------------------
+# 2b. Infinite values
+# --------------------------------------------------------------------------------------------
+def test_infinite_outcome_names_column_count_example_and_fix():
+    df = small()
+    df.loc[[4, 7], "y"] = [np.inf, -np.inf]
+    with pytest.raises(
+        errors.NonFiniteValueError,
+        match=r"Infinite values in 'y' \(outcome\) in 2 rows, e.g. inf in row 4 \(unit 'b', "
+        r"time 2\)\..*replace infinite values with NaN and pass missing='drop', or fix the "
+        r"computation that produced them",
+    ):
+        build(df)
+
+
+def test_infinite_values_are_reported_per_column_even_with_missing_drop():
+    df = small(x=[0.0, 1, 2, 3, 4, -np.inf, 6, 7, 8])
+    df.loc[1, "y"] = NAN
+    df.loc[2, "y"] = np.inf
+    with (
+        pytest.warns(errors.DroppedObservationsWarning, match="Dropped 1 of 9 rows"),
+        pytest.raises(
+            errors.NonFiniteValueError,
+            match=r"'y' \(outcome\) in 1 row, e.g. inf in row 2 \(unit 'a', time 3\); "
+            r"'x' \(covariate\) in 1 row, e.g. -inf in row 5 \(unit 'b', time 3\)",
+        ),
+    ):
+        build(df, covariates=["x"], missing="drop")
+
+
+def test_infinite_values_in_dropped_rows_or_nullable_floats():
+    df = small(x=[0.0, 1, 2, 3, 4, NAN, 6, 7, 8])
+    df.loc[5, "y"] = np.inf  # the row is dropped for its missing covariate
+    with pytest.warns(errors.DroppedObservationsWarning, match="Dropped 1 of 9 rows"):
+        panel = build(df, covariates=["x"], missing="drop")
+    assert np.isfinite(panel.data["y"]).all()
+    nullable = small(x=pd.array([0.0, np.inf, None, 3, 4, 5, 6, 7, 8], dtype="Float64"))
+    with (
+        pytest.warns(errors.DroppedObservationsWarning, match="Dropped 1 of 9 rows"),
+        pytest.raises(errors.NonFiniteValueError, match=r"'x' \(covariate\) in 1 row"),
+    ):
+        build(nullable, covariates=["x"], missing="drop")
+
+
+# --------------------------------------------------------------------------------------------
 # 3. Time formats
 # --------------------------------------------------------------------------------------------
 def test_datetime_time_is_rejected_with_to_period_hint():
@@ -391,6 +435,12 @@ def test_all_zero_weights():
 def test_status_errors(status: list[float], match: str):
     with pytest.raises(errors.StatusCohortMismatchError, match=match):
         build(small(s=status), cohort="g", status="s")
+
+
+def test_status_without_treated_rows_means_all_units_never_treated():
+    panel = build(small(s=0), status="s")
+    np.testing.assert_array_equal(panel.unit_cohort, [NAN] * 3)
+    assert panel.cohorts.size == 0 and not panel.status_wide().any()
 
 
 def test_string_status_is_rejected():
