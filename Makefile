@@ -20,9 +20,9 @@ $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-# Runtime + development extras (what `make test` needs).
+# Runtime + development and reference-implementation extras (what `make test` needs).
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,reference]'
 	touch $@ $(VENV)/.installed-base
 
 simulate: $(VENV)/.installed-base

@@ -3,6 +3,11 @@
 Sub-commands::
 
     evaluation simulate [--scenario NAME] [--seed N] [--people N] --out DIR
+    evaluation estimate --data FILE --unit COL --time COL --cohort COL --outcome COL
+        [--never-treated VALUE] [--covariates COL,COL] [--estimator cs|twfe]
+        [--control never|notyet] [--method dr|ipw|reg] [--base-period varying|universal]
+        [--anticipation K] [--aggregate none|simple|event|group|calendar] [--cluster COL]
+        [--se analytic|bootstrap] [--draws B] [--seed S] [--alpha 0.05] --output FILE.csv
     evaluation report --data DIR --out DIR
 
 Errors the user can fix (bad options, bad data) end with a one-line message on stderr
@@ -13,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from evaluation.errors import EvaluationError
 
@@ -25,6 +32,35 @@ def _simulate(args: argparse.Namespace) -> int:
                                     n_people=args.people, wave_number=args.wave,
                                     n_municipalities=args.municipalities)
     print(f"wrote synthetic data and {manifest}")
+    return 0
+
+
+def _never_treated(value: str) -> object:
+    """Parse ``--never-treated``: a number, ``nan``, or a string label."""
+    if value.lower() in ("nan", "na", ""):
+        return float("nan")
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if number.is_integer() else number
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    from evaluation.estimate import estimate_table, read_table
+
+    data = read_table(args.data)
+    table = estimate_table(
+        data, unit=args.unit, time=args.time, cohort=args.cohort, outcome=args.outcome,
+        never_treated=_never_treated(args.never_treated),
+        covariates=[c for c in (args.covariates or "").split(",") if c],
+        estimator=args.estimator, control=args.control, method=args.method,
+        base_period=args.base_period, anticipation=args.anticipation,
+        aggregate=args.aggregate, cluster=args.cluster, se=args.se, draws=args.draws,
+        seed=args.seed, alpha=args.alpha)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.output, index=False)
+    print(f"wrote {len(table)} estimates to {args.output}")
     return 0
 
 
@@ -57,6 +93,30 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", required=True, help="output directory")
     sim.set_defaults(func=_simulate)
 
+    est = sub.add_parser("estimate", help="estimate treatment effects from a long panel file")
+    est.add_argument("--data", required=True, help="panel in .csv or .parquet format")
+    est.add_argument("--unit", required=True)
+    est.add_argument("--time", required=True)
+    est.add_argument("--cohort", required=True, help="first treated period of each unit")
+    est.add_argument("--outcome", required=True)
+    est.add_argument("--never-treated", default="nan",
+                     help="cohort value of never-treated units (default NaN; R did uses 0)")
+    est.add_argument("--covariates", default="", help="comma-separated covariate columns")
+    est.add_argument("--estimator", default="cs", choices=("cs", "twfe"))
+    est.add_argument("--control", default="never", choices=("never", "notyet"))
+    est.add_argument("--method", default="dr", choices=("dr", "ipw", "reg"))
+    est.add_argument("--base-period", default="varying", choices=("varying", "universal"))
+    est.add_argument("--anticipation", type=int, default=0)
+    est.add_argument("--aggregate", default="none",
+                     choices=("none", "simple", "event", "group", "calendar"))
+    est.add_argument("--cluster", default=None)
+    est.add_argument("--se", default="analytic", choices=("analytic", "bootstrap"))
+    est.add_argument("--draws", type=int, default=999)
+    est.add_argument("--seed", type=int, default=None)
+    est.add_argument("--alpha", type=float, default=0.05)
+    est.add_argument("--output", required=True, help="CSV file for the estimates")
+    est.set_defaults(func=_estimate)
+
     rep = sub.add_parser("report", help="execute the report notebooks and render HTML")
     rep.add_argument("--data", required=True, help="directory with the data and manifest")
     rep.add_argument("--out", required=True, help="output directory for the report")
@@ -70,12 +130,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (EvaluationError, FileNotFoundError, PermissionError) as exc:
-        message = " ".join(str(exc).split())
-        print(f"evaluation {args.command}: error: {message}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        try:
+            return args.func(args)
+        except (EvaluationError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+            message = " ".join(str(exc).split())
+            print(f"evaluation {args.command}: error: {message}", file=sys.stderr)
+            return 2
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print warnings as one line on stderr (no source lines) for command-line users."""
+    text = " ".join(str(message).split())
+    print(f"evaluation: warning ({category.__name__}): {text}", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -130,12 +130,15 @@ class EstimationResult:
         parts = [self.table]
         if include_overall and self.overall is not None:
             parts.append(self.overall)
+        labels = ("group", "time", "event_time")
+        # object dtype keeps integer labels integers next to the overall row's empty cells
+        parts = [p.astype({c: object for c in labels if c in p}) for p in parts]
         frame = pd.concat(parts, ignore_index=True)
         frame = frame.assign(**normal_inference(frame["estimate"], frame["std_error"],
                                                 self.alpha))
         frame.insert(0, "aggregation", self.aggregation)
         frame.insert(0, "estimator", self.estimator)
-        for col in ("group", "time", "event_time"):
+        for col in labels:
             if col not in frame:
                 frame[col] = pd.NA
             frame[col] = frame[col].astype("object").where(frame[col].notna(), None)

@@ -1,0 +1,81 @@
+"""One call from a data file to a tidy table of estimates (what the reviewer CLI runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from evaluation.errors import EvaluationError, InvalidOptionError
+from evaluation.estimators import CallawaySantAnna
+from evaluation.estimators.did import TwoWayFixedEffects
+from evaluation.panel import Panel
+from evaluation.results import ESTIMATE_COLUMNS
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a ``.csv`` or ``.parquet`` file into a DataFrame.
+
+    Raises
+    ------
+    EvaluationError
+        For other extensions or unreadable files (the message names the file).
+    FileNotFoundError
+        If the file does not exist.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"data file {path} does not exist.")
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise EvaluationError(f"data file {path} must end in .csv or .parquet (got "
+                              f"{suffix or 'no extension'}).")
+    try:
+        return pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise EvaluationError(f"could not read {path}: {exc}") from exc
+
+
+def estimate_table(
+    data: pd.DataFrame,
+    *,
+    unit: str,
+    time: str,
+    cohort: str,
+    outcome: str,
+    never_treated: object = float("nan"),
+    covariates: Sequence[str] = (),
+    estimator: str = "cs",
+    control: str = "never",
+    method: str = "dr",
+    base_period: str = "varying",
+    anticipation: int = 0,
+    aggregate: str = "none",
+    cluster: str | None = None,
+    se: str = "analytic",
+    draws: int = 999,
+    seed: int | None = None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Validate the panel, run the estimator and return rows with ESTIMATE_COLUMNS.
+
+    ``aggregate="none"`` returns the ATT(g,t) of Callaway and Sant'Anna, or the static TWFE
+    coefficient; ``"event"`` returns event-time effects (the dynamic TWFE for ``twfe``)
+    with an ``overall`` row for CS aggregations.
+    """
+    panel = Panel(data, unit=unit, time=time, outcome=outcome, cohort=cohort,
+                  never_treated=never_treated, covariates=list(covariates), cluster=cluster)
+    if estimator == "cs":
+        fit = CallawaySantAnna(control_group=control, method=method, base_period=base_period,
+                               anticipation=anticipation, se=se, draws=draws, seed=seed,
+                               alpha=alpha).fit(panel)
+        result = fit if aggregate == "none" else fit.aggregate(aggregate)
+    elif estimator == "twfe":
+        if aggregate not in ("none", "simple", "event"):
+            raise InvalidOptionError(f"--aggregate {aggregate} is not available for twfe; "
+                                     "use none or simple (static) or event (dynamic).")
+        result = TwoWayFixedEffects(dynamic=aggregate == "event", alpha=alpha).fit(panel)
+    else:
+        raise InvalidOptionError(f"estimator {estimator!r} is not available; use cs or twfe.")
+    return result.to_frame()[ESTIMATE_COLUMNS]
