@@ -11,16 +11,33 @@ Public entry points:
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
-from evaluation.panel import Panel
-from evaluation.simulate import (
-    Scenario,
-    SimulatedPanel,
-    get_scenario,
-    simulate_jobseekers,
-    simulate_municipalities,
-    write_synthetic_data,
-)
+if TYPE_CHECKING:  # the names below are imported lazily (fast start-up of the CLI)
+    from evaluation.panel import Panel
+    from evaluation.simulate import (
+        Scenario,
+        SimulatedPanel,
+        get_scenario,
+        simulate_jobseekers,
+        simulate_municipalities,
+        write_synthetic_data,
+    )
+
+_LAZY = {"Panel": "evaluation.panel", "Scenario": "evaluation.simulate",
+         "SimulatedPanel": "evaluation.simulate", "get_scenario": "evaluation.simulate",
+         "simulate_jobseekers": "evaluation.simulate",
+         "simulate_municipalities": "evaluation.simulate",
+         "write_synthetic_data": "evaluation.simulate"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import public names on first use (PEP 562), keeping ``import evaluation`` cheap."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'evaluation' has no attribute {name!r}")
 
 try:
     __version__ = version("kuntakokeilu-evaluation")

@@ -8,8 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from evaluation.errors import EvaluationError, InvalidOptionError
-from evaluation.estimators import CallawaySantAnna
-from evaluation.estimators.did import TwoWayFixedEffects
+from evaluation.estimators.callaway_santanna import CallawaySantAnna
 from evaluation.panel import Panel
 from evaluation.results import ESTIMATE_COLUMNS
 
@@ -72,6 +71,8 @@ def estimate_table(
                                alpha=alpha).fit(panel)
         result = fit if aggregate == "none" else fit.aggregate(aggregate)
     elif estimator == "twfe":
+        from evaluation.estimators.did import TwoWayFixedEffects  # linearmodels: import on use
+
         if aggregate not in ("none", "simple", "event"):
             raise InvalidOptionError(f"--aggregate {aggregate} is not available for twfe; "
                                      "use none or simple (static) or event (dynamic).")

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from scipy import stats
+from scipy.special import ndtr, ndtri
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 #: Columns of :meth:`EstimationResult.to_frame` (and of the CLI's output file).
 ESTIMATE_COLUMNS = ["estimator", "aggregation", "term", "group", "time", "event_time",
@@ -61,9 +63,9 @@ def normal_inference(estimate: np.ndarray, std_error: np.ndarray, alpha: float
     """
     estimate = np.asarray(estimate, dtype=float)
     std_error = np.asarray(std_error, dtype=float)
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = ndtri(1 - alpha / 2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        p_value = 2 * stats.norm.sf(np.abs(estimate / std_error))
+        p_value = 2 * ndtr(-np.abs(estimate / std_error))
     return {"ci_lower": estimate - z * std_error, "ci_upper": estimate + z * std_error,
             "p_value": p_value}
 
@@ -87,7 +89,9 @@ class EstimationResult:
         Critical value of the simultaneous (uniform) band; the pointwise normal value when
         no bootstrap was run.
     vcov
-        Covariance matrix of ``table["estimate"]`` (rows in table order), or None.
+        Covariance matrix of ``table["estimate"]`` (rows in table order), or None. It is
+        the analytic (influence-function or cluster-robust) covariance even when
+        ``std_error`` comes from a bootstrap.
     overall
         The aggregation's summary row (same columns as ``table``), or None.
     info
@@ -105,7 +109,7 @@ class EstimationResult:
 
     def __post_init__(self) -> None:
         if self.critical_value is None:
-            self.critical_value = float(stats.norm.ppf(1 - self.alpha / 2))
+            self.critical_value = float(ndtri(1 - self.alpha / 2))
 
     @property
     def estimates(self) -> pd.Series:

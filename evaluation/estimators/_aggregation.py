@@ -107,7 +107,8 @@ def build_aggregation(kind: str, group: np.ndarray, time: np.ndarray, att: np.nd
     if kind == "group":
         values, present = [], []
         for j, g in enumerate(groups):
-            cells = np.flatnonzero(post & (group == g) & (time <= g + max_e))
+            cells = np.flatnonzero(post & (group == g) & (time >= g + min_e)
+                                   & (time <= g + max_e))
             if cells.size == 0:
                 continue
             columns.append(comb.combine(cells, estimated_weights=False))

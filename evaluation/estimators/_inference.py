@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from scipy import stats
+from scipy.special import ndtri
 
 from evaluation._options import check_option
 
@@ -122,9 +122,9 @@ def bootstrap_inference(draws: np.ndarray, alpha: float) -> tuple[np.ndarray, fl
     Parameters with (numerically) zero spread are left out of the maximum.
     """
     q75, q25 = np.quantile(draws, [0.75, 0.25], axis=0, method="inverted_cdf")
-    se = (q75 - q25) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
+    se = (q75 - q25) / (ndtri(0.75) - ndtri(0.25))
     ok = se > np.sqrt(np.finfo(float).eps) * 10
-    pointwise = float(stats.norm.ppf(1 - alpha / 2))
+    pointwise = float(ndtri(1 - alpha / 2))
     if not ok.any():
         return np.where(ok, se, np.nan), pointwise
     t_max = np.max(np.abs(draws[:, ok]) / se[ok], axis=1)

@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import chdtrc
 
 from evaluation._options import check_option
 from evaluation.errors import (
@@ -94,7 +94,9 @@ class CallawaySantAnna:
         check_option("method", self.method, Method)
         check_option("base_period", self.base_period, BasePeriod)
         check_option("se", self.se, Literal["analytic", "bootstrap"])
-        if not isinstance(self.anticipation, int | np.integer) or self.anticipation < 0:
+        check_option("bootstrap_weights", self.bootstrap_weights, BootstrapWeights)
+        if (isinstance(self.anticipation, bool)
+                or not isinstance(self.anticipation, int | np.integer) or self.anticipation < 0):
             raise InvalidOptionError(f"anticipation={self.anticipation!r} must be a "
                                      "non-negative integer number of periods.")
         if not 0 < self.alpha < 1:
@@ -123,14 +125,14 @@ class CallawaySantAnna:
         n = data.n_units
         k = len(cells)
         att = np.full(k, np.nan)
-        influence = np.zeros((n, k))
-        ps_cache: dict[tuple, _drdid.PropensityScore | None] = {}
+        influence = np.zeros((k, n))  # one contiguous row per cell; transposed below
+        cache: dict = {}
         for j, cell in enumerate(cells):
             if cell.reference:
                 att[j] = 0.0
                 continue
-            att[j], influence[:, j] = data.estimate_cell(cell, self, ps_cache)
-        return GroupTimeResult.build(self, data, cells, att, influence)
+            att[j] = data.estimate_cell(cell, self, cache, influence[j])
+        return GroupTimeResult.build(self, data, cells, att, influence.T)
 
 
 @dataclass(frozen=True)
@@ -226,60 +228,52 @@ class _CohortData:
                     out.append(_Cell(g, t, last_pre, max(t, last_pre), t == last_pre))
         return out
 
-    def estimate_cell(self, cell: _Cell, options: CallawaySantAnna,
-                      ps_cache: dict) -> tuple[float, np.ndarray]:
-        """ATT and full-sample influence function of one cell (NaN and zeros on failure)."""
-        a = options.anticipation
+    def estimate_cell(self, cell: _Cell, options: CallawaySantAnna, cache: dict,
+                      influence: np.ndarray) -> float:
+        """Return the ATT of one cell and write its influence function into ``influence``.
+
+        ``influence`` is the cell's zero-initialised full-sample row (left at zero and NaN
+        returned when the cell cannot be estimated). ``cache`` keeps the last comparison
+        sample, reused by every cell of a cohort that shares its units and covariates.
+        """
         treated = self.cohort == cell.group
-        never = np.isnan(self.cohort)
-        if options.control_group == "never":
-            control, control_key = never, "never"
-        else:
-            later = np.nan_to_num(self.cohort, nan=-1) > cell.control_threshold + a
-            control, control_key = never | (later & ~treated), cell.control_threshold
-        rows = np.flatnonzero(treated | control)
-        n, n1 = self.n_units, rows.size
-        influence = np.zeros(n)
+        control_key = "never" if options.control_group == "never" else cell.control_threshold
         period = min(cell.time, cell.base)
-        x = self.covariates[period if len(self.covariates) > 1 else 0][rows]
-        d = treated[rows].astype(float)
-        if d.sum() == 0 or d.sum() == n1:
-            return np.nan, influence
-        dy = self.y[rows, cell.time] - self.y[rows, cell.base]
-        w = self.weights[rows] / self.weights[rows].mean()
-        reason = _design_problem(x, d, w)
-        ps = None
-        if reason is None and options.method in ("dr", "ipw"):
-            key = (cell.group, control_key, period if len(self.covariates) > 1 else -1)
-            if key not in ps_cache:
-                ps_cache[key] = _drdid.fit_logit(d, x, w)
-            ps = ps_cache[key]
-            if ps.ps.max() >= 0.999:
-                reason = "propensity scores near one (no overlap)"
+        key = (cell.group, control_key, period if len(self.covariates) > 1 else -1)
+        if cache.get("key") != key:
+            control = np.isnan(self.cohort)
+            if control_key != "never":
+                later = (np.nan_to_num(self.cohort, nan=-1)
+                         > cell.control_threshold + options.anticipation)
+                control = control | (later & ~treated)
+            rows = np.flatnonzero(treated | control)
+            x = self.covariates[period if len(self.covariates) > 1 else 0][rows]
+            w = self.weights[rows] / self.weights[rows].mean()
+            cache.clear()
+            cache.update(key=key, rows=rows, y=np.asfortranarray(self.y[rows]),
+                         comparison=_drdid.Comparison(treated[rows].astype(float), x, w))
+        rows, comparison, y = cache["rows"], cache["comparison"], cache["y"]
+        n, n1 = self.n_units, rows.size
+        treated_count = comparison.d.sum()
+        reason = None
+        if treated_count == 0 or treated_count == n1:
+            reason = "no treated or no comparison units"
+        elif comparison.singular:
+            reason = "the covariates are collinear among the comparison units"
+        elif options.method in ("dr", "ipw") and comparison.ps.ps.max() >= 0.999:
+            reason = "propensity scores near one (no overlap)"
         if reason is not None:
             warnings.warn(f"ATT(g,t) for g={self.panel.period_label(cell.group)}, "
                           f"t={self.panel.period_label(cell.time)} is NaN: {reason}.",
                           CellEstimationWarning, stacklevel=4)
-            return np.nan, influence
-        if options.method == "dr":
-            att, inf = _drdid.dr_did(dy, d, x, w, ps)
-        elif options.method == "ipw":
-            att, inf = _drdid.ipw_did(dy, d, x, w, ps)
-        elif options.method == "reg":
-            att, inf = _drdid.reg_did(dy, d, x, w)
-        else:
-            att, inf = _drdid.dr_improved_did(dy, d, x, w)
+            return np.nan
+        att, inf = _TWO_BY_TWO[options.method](y[:, cell.time] - y[:, cell.base], comparison)
         influence[rows] = n / n1 * inf
-        return att, influence
+        return att
 
 
-def _design_problem(x: np.ndarray, d: np.ndarray, w: np.ndarray) -> str | None:
-    """Why the comparison cannot be estimated, or None."""
-    control = d == 0
-    gram = (w[control, None] * x[control]).T @ x[control]
-    if 1 / np.linalg.cond(gram, 1) <= np.finfo(float).eps:
-        return "the covariates are collinear among the comparison units"
-    return None
+_TWO_BY_TWO = {"dr": _drdid.dr_did, "ipw": _drdid.ipw_did, "reg": _drdid.reg_did,
+               "dr_improved": _drdid.dr_improved_did}
 
 
 def _design_matrices(panel: Panel, formula: str | None, keep: np.ndarray) -> list[np.ndarray]:
@@ -392,7 +386,7 @@ class GroupTimeResult(EstimationResult):
                           "ATT(g,t) is singular.", EvaluationWarning, stacklevel=3)
             return None
         statistic = float(att[pre] @ np.linalg.solve(v_pre, att[pre]))
-        p_value = round(float(1 - stats.chi2.cdf(statistic, pre.size)), 5)
+        p_value = round(float(chdtrc(pre.size, statistic)), 5)  # rounded as R did
         return {"statistic": statistic, "df": int(pre.size), "p_value": p_value}
 
     def aggregate(self, kind: AggregationKind = "event", *, min_e: float = -np.inf,
@@ -405,7 +399,8 @@ class GroupTimeResult(EstimationResult):
             ``"simple"`` (one weighted average of post-treatment effects), ``"event"``
             (by time since adoption), ``"group"`` (by cohort) or ``"calendar"`` (by period).
         min_e, max_e
-            Event-time window (event aggregation; ``max_e`` also limits simple and group).
+            Event-time window, in periods; it also limits the post-treatment cells that the
+            simple and group aggregations average (as R ``did``).
         balance_e
             Keep only cohorts observed for at least ``balance_e`` periods after adoption.
 
