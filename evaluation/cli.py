@@ -74,7 +74,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``evaluation`` command."""
-    from evaluation.simulate import DEFAULT_SEED, SCENARIOS
+    from evaluation.synthetic.scenario import DEFAULT_SEED, SCENARIOS
 
     parser = argparse.ArgumentParser(
         prog="evaluation",

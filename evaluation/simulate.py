@@ -36,7 +36,7 @@ from evaluation.synthetic.municipal import (
     first_treated,
     to_long_frame,
 )
-from evaluation.synthetic.scenario import SCENARIOS, Scenario, get_scenario
+from evaluation.synthetic.scenario import DEFAULT_SEED, SCENARIOS, Scenario, get_scenario
 from evaluation.synthetic.staggered import StaggeredDesign, draw_staggered
 from evaluation.synthetic.truth import truth_table
 from evaluation.trials import WAVES, Wave, month_index, wave
@@ -55,8 +55,6 @@ __all__ = [
     "write_synthetic_data",
 ]
 
-#: Seed of the default synthetic data set (the start date of the first wave).
-DEFAULT_SEED = 20120901
 # Independent random streams derived from one seed.
 _DESIGN, _MUNICIPAL, _JOBSEEKERS, _ATTRITION, _STAGGERED = range(5)
 

@@ -10,6 +10,9 @@ import numpy as np
 
 from evaluation.errors import SimulationError
 
+#: Seed of the default synthetic data set (the start date of the first wave).
+DEFAULT_SEED = 20120901
+
 
 @dataclass(frozen=True)
 class Scenario:
