@@ -33,7 +33,6 @@ report: simulate
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check evaluation tests benchmarks
-	$(BIN)/ruff format --check evaluation tests benchmarks
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check evaluation tests benchmarks
@@ -41,6 +40,7 @@ test: $(VENV)/.installed-dev
 
 benchmark: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/simulate.py
+	$(BIN)/python benchmarks/estimators.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
