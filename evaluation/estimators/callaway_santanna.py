@@ -66,8 +66,9 @@ class CallawaySantAnna:
     anticipation
         Number of periods before adoption in which units may already react.
     formula
-        Covariate formula (patsy syntax, e.g. ``"~ x + C(region)"``) evaluated on the
-        panel's data; by default the panel's ``covariates`` columns with an intercept.
+        Covariate formula (patsy syntax, e.g. ``"~ x + I(x**2) + C(region_code)"``)
+        evaluated on the panel's covariates (declare its variables as Panel covariates);
+        by default the panel's ``covariates`` columns enter linearly with an intercept.
         Covariates are taken from the base period of each comparison.
     se
         ``"analytic"`` (influence functions, clustered by the panel's cluster column) or
@@ -287,8 +288,12 @@ def _design_matrices(panel: Panel, formula: str | None, keep: np.ndarray) -> lis
         try:
             design = np.asarray(patsy.dmatrix(formula, panel.data, NA_action="raise"))
         except Exception as exc:  # patsy raises many error types for bad formulas
-            raise PanelError(f"covariate formula {formula!r} could not be evaluated on the "
-                             f"panel's data: {exc}".replace("\n", " ")) from exc
+            raise PanelError(
+                f"covariate formula {formula!r} could not be evaluated on the panel's "
+                f"covariates {list(panel.covariates)}: {' '.join(str(exc).split())}. Declare "
+                "every variable of the formula as a covariate of the Panel (covariates=[...];"
+                " categories as numeric codes, used with C(...))."
+            ) from exc
         wide = np.full((panel.n_units, panel.n_periods, design.shape[1]), np.nan)
         wide[panel.unit_codes, panel.time_codes] = design
         columns = [wide[keep][:, :, j] for j in range(design.shape[1])]
