@@ -49,11 +49,12 @@ def _never_treated(value: str) -> object:
 def _estimate(args: argparse.Namespace) -> int:
     from evaluation.estimate import estimate_table, read_table
 
-    data = read_table(args.data)
+    covariates = [c for c in (args.covariates or "").split(",") if c]
+    wanted = [args.unit, args.time, args.cohort, args.outcome, *covariates]
+    data = read_table(args.data, wanted + ([args.cluster] if args.cluster else []))
     table = estimate_table(
         data, unit=args.unit, time=args.time, cohort=args.cohort, outcome=args.outcome,
-        never_treated=_never_treated(args.never_treated),
-        covariates=[c for c in (args.covariates or "").split(",") if c],
+        never_treated=_never_treated(args.never_treated), covariates=covariates,
         estimator=args.estimator, control=args.control, method=args.method,
         base_period=args.base_period, anticipation=args.anticipation,
         aggregate=args.aggregate, cluster=args.cluster, se=args.se, draws=args.draws,

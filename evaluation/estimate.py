@@ -13,8 +13,10 @@ from evaluation.panel import Panel
 from evaluation.results import ESTIMATE_COLUMNS
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a ``.csv`` or ``.parquet`` file into a DataFrame.
+def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read a ``.csv`` or ``.parquet`` file (optionally only some columns) into a DataFrame.
+
+    Columns named but absent are left out here; the Panel then reports them as missing.
 
     Raises
     ------
@@ -31,7 +33,15 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise EvaluationError(f"data file {path} must end in .csv or .parquet (got "
                               f"{suffix or 'no extension'}).")
     try:
-        return pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        if suffix == ".csv":
+            wanted = None if columns is None else (lambda name: name in set(columns))
+            return pd.read_csv(path, usecols=wanted)
+        if columns is not None:
+            import pyarrow.parquet as pq
+
+            present = set(pq.read_schema(path).names)
+            columns = [c for c in dict.fromkeys(columns) if c in present]
+        return pd.read_parquet(path, columns=columns)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise EvaluationError(f"could not read {path}: {exc}") from exc
 

@@ -99,9 +99,10 @@ class Comparison:
         self.d, self.x, self.w = d, x, w
         self.n = d.size
         self.w_control = w * (1 - d)
+        self.wx_control = self.w_control[:, None] * x
         self._ps: PropensityScore | None = None
         self._ipw_weights: tuple[np.ndarray, np.ndarray] | None = None
-        gram = (self.w_control[:, None] * x).T @ x
+        gram = self.wx_control.T @ x
         self.singular = 1 / np.linalg.cond(gram, 1) <= np.finfo(float).eps
         self.gram_inv = None if self.singular else np.linalg.inv(gram / self.n)
 
@@ -127,7 +128,7 @@ class Comparison:
         Returns fitted values for all units and the OLS scores :math:`w_i(1-D_i)e_i`; the
         coefficients' linear representation is :math:`s_i X_i'(X'WX/n)^{-1}`.
         """
-        beta = self.gram_inv @ ((self.w_control[:, None] * self.x).T @ dy) / self.n
+        beta = self.gram_inv @ (self.wx_control.T @ dy) / self.n
         fitted = self.x @ beta
         return fitted, self.w_control * (dy - fitted)
 

@@ -237,11 +237,11 @@ class _CohortData:
         returned when the cell cannot be estimated). ``cache`` keeps the last comparison
         sample, reused by every cell of a cohort that shares its units and covariates.
         """
-        treated = self.cohort == cell.group
         control_key = "never" if options.control_group == "never" else cell.control_threshold
         period = min(cell.time, cell.base)
         key = (cell.group, control_key, period if len(self.covariates) > 1 else -1)
         if cache.get("key") != key:
+            treated = self.cohort == cell.group
             control = np.isnan(self.cohort)
             if control_key != "never":
                 later = (np.nan_to_num(self.cohort, nan=-1)
