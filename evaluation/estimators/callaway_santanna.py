@@ -362,6 +362,10 @@ class GroupTimeResult(EstimationResult):
         result._cell_positions = (group, time)
         result._inference(options)
         result.pretest = result._wald_pretest(options.anticipation)
+        if result.pretest is not None:
+            result.info["pre-test"] = (f"Wald chi2({result.pretest['df']}) = "
+                                       f"{result.pretest['statistic']:.3f}, "
+                                       f"p = {result.pretest['p_value']:.4f}")
         return result
 
     def _inference(self, options: CallawaySantAnna) -> None:
