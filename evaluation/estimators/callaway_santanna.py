@@ -320,6 +320,10 @@ class GroupTimeResult(EstimationResult):
         influence functions of the estimated cohort shares used as aggregation weights.
     draws
         Bootstrap draws of ``[influence | group_shares]`` (None for analytic inference).
+    cell_group, cell_time
+        Grid positions of each cell's cohort and period (rows of ``table``).
+    panel
+        The panel the effects were estimated on (for period labels).
     pretest
         Wald pre-test of parallel trends: ``statistic``, ``df``, ``p_value`` (or None).
     """
@@ -330,6 +334,9 @@ class GroupTimeResult(EstimationResult):
     group_probability: np.ndarray = field(default_factory=lambda: np.zeros(0))
     cluster: np.ndarray | None = None
     draws: np.ndarray | None = None
+    cell_group: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    cell_time: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    panel: Panel | None = None
     pretest: dict | None = None
 
     @classmethod
@@ -352,14 +359,13 @@ class GroupTimeResult(EstimationResult):
         table["post"] = group <= time
         result = cls(estimator="cs", aggregation="none", table=table, alpha=options.alpha,
                      influence=influence, group_shares=indicator - probability, groups=groups,
-                     group_probability=probability, cluster=data.cluster)
-        result._panel = panel
+                     group_probability=probability, cluster=data.cluster,
+                     cell_group=group, cell_time=time, panel=panel)
         result.info.update({
             "control group": data.never_label if options.control_group == "never"
             else "not yet treated", "method": options.method, "base period":
             options.base_period, "anticipation": options.anticipation, "units": data.n_units,
             "periods": data.y.shape[1], "se": options.se})
-        result._cell_positions = (group, time)
         result._inference(options)
         result.pretest = result._wald_pretest(options.anticipation)
         if result.pretest is not None:
@@ -383,7 +389,7 @@ class GroupTimeResult(EstimationResult):
         self.table["std_error"] = np.where(tiny | np.isnan(self.table["estimate"]), np.nan, se)
 
     def _wald_pretest(self, anticipation: int) -> dict | None:
-        group, time = self._cell_positions
+        group, time = self.cell_group, self.cell_time
         se = self.table["std_error"].to_numpy()
         att = self.table["estimate"].to_numpy()
         pre = np.flatnonzero((group - anticipation > time) & np.isfinite(se) & (se > 0))
@@ -435,7 +441,7 @@ class GroupTimeResult(EstimationResult):
         with :math:`\xi_{ig} = w_i 1\{G_i=g\} - p_g`.
         """
         check_option("kind", kind, AggregationKind)
-        group, time = self._cell_positions
+        group, time = self.cell_group, self.cell_time
         valid = np.isfinite(self.table["estimate"].to_numpy())
         if not valid.all():
             warnings.warn(f"{int((~valid).sum())} ATT(g,t) are NaN and left out of the "
@@ -475,7 +481,7 @@ class GroupTimeResult(EstimationResult):
     def _label(self, positions: pd.DataFrame) -> pd.DataFrame:
         """Turn grid positions of an aggregation's rows into period labels and terms."""
         table = pd.DataFrame(index=positions.index)
-        panel = self._panel
+        panel = self.panel
         if "group" in positions:
             table["group"] = [panel.period_label(g) for g in positions["group"]]
             table["term"] = table["group"].astype(str)
