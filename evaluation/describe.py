@@ -102,7 +102,7 @@ def plot_indicator(indicators: pd.DataFrame, indicator: str, *, shade: Wave | No
                    ax: Axes | None = None) -> Axes:
     """Line plot of one indicator for each group, with the wave's months shaded.
 
-    Returns the Axes (never calls ``plt.show()``).
+    Returns the Axes; the figure is never shown from here.
     """
     import matplotlib.pyplot as plt
 

@@ -33,7 +33,6 @@ from evaluation.synthetic.design import Design, build_design, check_municipality
 from evaluation.synthetic.municipal import (
     MUNICIPAL_OUTCOMES,
     draw_municipal_panel,
-    first_treated,
     to_long_frame,
 )
 from evaluation.synthetic.scenario import DEFAULT_SEED, SCENARIOS, Scenario, get_scenario
@@ -175,8 +174,8 @@ def simulate_municipalities(
     draw = draw_municipal_panel(design, scenario, _rng(seed, _MUNICIPAL))
     data = to_long_frame(design, draw, scenario, _rng(seed, _ATTRITION))
     effects = {k: draw.potential[k][1] - draw.potential[k][0] for k in MUNICIPAL_OUTCOMES}
-    truth = [truth_table(effects, first_treated(design), draw.t,
-                         {"treated": first_treated(design) > 0}, "first_treated")]
+    truth = [truth_table(effects, design.first_treated, draw.t,
+                         {"treated": design.first_treated > 0}, "first_treated")]
     for w in WAVES:
         start = month_index(w.start)
         window = ((draw.t >= start - scenario.anticipation)
@@ -202,11 +201,9 @@ def simulate_municipalities(
 
 def _municipality_table(design: Design) -> pd.DataFrame:
     units = design.municipalities.copy()
-    units["first_treated"] = first_treated(design)
-    areas = design.areas["area"].to_numpy()
+    units["first_treated"] = design.first_treated
     for w in WAVES:
-        member = design.membership[:, w.number - 1]
-        units[f"area_w{w.number}"] = np.where(member >= 0, areas[np.maximum(member, 0)], "")
+        units[f"area_w{w.number}"] = design.area_ids(w.number)
         units[f"neighbour_w{w.number}"] = design.neighbour[:, w.number - 1]
     return units
 
@@ -326,15 +323,13 @@ def _check_jobseeker_arguments(n_people: int, wave_number: int, n_months: int,
 def _people_table(design: Design, people: js.People, target: np.ndarray, wave_number: int,
                   reference: int, paths: js.ChainPaths) -> pd.DataFrame:
     muni = design.municipalities
-    member = design.membership[people.municipality, wave_number - 1]
     age_ref = people.age0 + (reference + people.birth_offset) // 12
     duration_ref = paths.duration[:, reference]
-    areas = design.areas["area"].to_numpy()
     return pd.DataFrame({
         "person": np.arange(people.municipality.size, dtype=np.int32),
         "municipality": muni["municipality"].to_numpy()[people.municipality],
         "ely": muni["ely"].to_numpy()[people.municipality],
-        "area": np.where(member >= 0, areas[np.maximum(member, 0)], ""),
+        "area": design.area_ids(wave_number)[people.municipality],
         "age": age_ref.astype(np.int16),
         "under30": age_ref < 30,
         "immigrant": people.immigrant,
@@ -343,7 +338,7 @@ def _people_table(design: Design, people: js.People, target: np.ndarray, wave_nu
         "frailty": people.frailty.astype(np.int8),
         "state_at_reference": pd.Categorical.from_codes(paths.state[:, reference], js.STATES),
         "target_group": target,
-        "treated": target & (member >= 0),
+        "treated": target & design.treated(wave_number)[people.municipality],
     })
 
 

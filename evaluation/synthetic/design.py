@@ -7,12 +7,14 @@ which wave of the trial) is drawn once per ``design_seed``; outcomes are drawn o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
 from evaluation.errors import SimulationError
+from evaluation.trials import WAVES, month_index
 
 #: ELY-centre regions: name, municipalities (out of 309), unemployment level relative to
 #: the country, and an approximate centroid (km east, km north) used to define neighbours.
@@ -117,6 +119,19 @@ class Design:
     def treated(self, wave_number: int) -> np.ndarray:
         """Boolean mask of municipalities in the given wave."""
         return self.membership[:, wave_number - 1] >= 0
+
+    def area_ids(self, wave_number: int) -> np.ndarray:
+        """Trial-area id of every municipality in the given wave (empty string if none)."""
+        member = self.membership[:, wave_number - 1]
+        return np.where(member >= 0, self.areas["area"].to_numpy()[np.maximum(member, 0)], "")
+
+    @cached_property
+    def first_treated(self) -> np.ndarray:
+        """First trial month ``t`` of each municipality (0 if it never ran a trial)."""
+        starts = np.array([month_index(w.start) for w in WAVES])
+        member = self.membership >= 0
+        first = np.where(member, starts[None, :], np.iinfo(np.int64).max).min(axis=1)
+        return np.where(member.any(axis=1), first, 0)
 
 
 def build_design(n_municipalities: int, rng: np.random.Generator) -> Design:

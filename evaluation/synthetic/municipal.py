@@ -141,14 +141,6 @@ def exposure(design: Design, scenario: Scenario, t: np.ndarray) -> dict[str, np.
     return out
 
 
-def first_treated(design: Design) -> np.ndarray:
-    """First trial month ``t`` of each municipality (0 if it never ran a trial)."""
-    starts = np.array([month_index(w.start) for w in WAVES])
-    member = design.membership >= 0
-    first = np.where(member, starts[None, :], np.iinfo(np.int64).max).min(axis=1)
-    return np.where(member.any(axis=1), first, 0)
-
-
 def draw_municipal_panel(design: Design, scenario: Scenario,
                          rng: np.random.Generator) -> MunicipalDraw:
     r"""Draw both potential outcomes of every municipal monthly series.
@@ -186,7 +178,7 @@ def draw_municipal_panel(design: Design, scenario: Scenario,
     regional = _ar1(rng, (len(ely_codes), n_t), 0.92, 0.02 * noise)[ely_index]
     local = _ar1(rng, (n, n_t), 0.85, noise * (0.015 + 0.6 / np.sqrt(lf0)))
     trend = 0.012 * rng.standard_normal(n)[:, None] * years_from_mid
-    cohort = first_treated(design)
+    cohort = design.first_treated
     drift = (np.where(cohort > 0, scenario.pretrend, 0.0)[:, None]
              * (t[None, :] - cohort[:, None]) / 12)
     log_rate = (np.log(national_rate(months) / 100)[None, :]
@@ -292,12 +284,11 @@ def to_long_frame(design: Design, draw: MunicipalDraw, scenario: Scenario,
         cols[name] = draw.potential[name][1].ravel().astype(np.int64)
     cols["treated"] = draw.status.ravel()
     cols["wave"] = draw.current_wave.ravel()
-    cols["first_treated"] = first_treated(design)[unit]
-    areas = design.areas["area"].to_numpy()
+    cols["first_treated"] = design.first_treated[unit]
     for w in WAVES:
-        member = design.membership[:, w.number - 1]
-        cols[f"cohort_w{w.number}"] = np.where(member >= 0, month_index(w.start), 0)[unit]
-        cols[f"area_w{w.number}"] = np.where(member >= 0, areas[np.maximum(member, 0)], "")[unit]
+        member = design.treated(w.number)
+        cols[f"cohort_w{w.number}"] = np.where(member, month_index(w.start), 0)[unit]
+        cols[f"area_w{w.number}"] = design.area_ids(w.number)[unit]
     frame = pd.DataFrame(cols)
     if scenario.attrition > 0:
         keep = rng.random(n * n_t) >= scenario.attrition
