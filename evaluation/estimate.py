@@ -80,6 +80,14 @@ def estimate_table(
                                anticipation=anticipation, se=se, draws=draws, seed=seed,
                                alpha=alpha).fit(panel)
         result = fit if aggregate == "none" else fit.aggregate(aggregate)
+    elif estimator == "sa":
+        from evaluation.estimators.sun_abraham import SunAbraham
+
+        if aggregate not in ("none", "event"):
+            raise InvalidOptionError(f"--aggregate {aggregate} is not available for sa; the "
+                                     "Sun-Abraham estimator reports event-time effects "
+                                     "(none or event).")
+        result = SunAbraham(alpha=alpha).fit(panel)
     elif estimator == "twfe":
         from evaluation.estimators.did import TwoWayFixedEffects  # linearmodels: import on use
 
@@ -88,5 +96,6 @@ def estimate_table(
                                      "use none or simple (static) or event (dynamic).")
         result = TwoWayFixedEffects(dynamic=aggregate == "event", alpha=alpha).fit(panel)
     else:
-        raise InvalidOptionError(f"estimator {estimator!r} is not available; use cs or twfe.")
+        raise InvalidOptionError(f"estimator {estimator!r} is not available; use cs, twfe or "
+                                 "sa.")
     return result.to_frame()[ESTIMATE_COLUMNS]

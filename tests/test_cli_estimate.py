@@ -92,3 +92,14 @@ def test_unreadable_or_missing_files(files, capsys, tmp_path):
     assert main(["estimate", "--data", str(tmp_path / "no.csv"), *ARGS, "--output",
                  "o.csv"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_sun_abraham_from_the_command_line(files):
+    folder, _ = files
+    out = folder / "sa.csv"
+    assert main(["estimate", "--data", str(folder / "panel.parquet"), *ARGS,
+                 "--never-treated", "0", "--estimator", "sa", "--output", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == ESTIMATE_COLUMNS
+    assert (table["estimator"] == "sa").all() and table["term"].iloc[-1] == "overall"
+    assert table["event_time"].iloc[:-1].notna().all()

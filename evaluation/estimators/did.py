@@ -73,33 +73,12 @@ class TwoWayFixedEffects:
         if panel.cohort is None and panel.status is None:
             raise PanelError("two-way fixed effects need a cohort or status column; pass "
                              "cohort= or status= when building the Panel.")
-        data = pd.DataFrame({"y": panel.data[panel.outcome].to_numpy(dtype=float)},
-                            index=pd.MultiIndex.from_arrays([panel.unit_codes,
-                                                             panel.time_codes]))
         if self.dynamic:
             regressors, labels = self._event_dummies(panel)
         else:
             status = panel.status_wide()[panel.unit_codes, panel.time_codes]
             regressors, labels = status.astype(float)[:, None], [("ATT", None)]
-        exog = pd.DataFrame(regressors, index=data.index,
-                            columns=[f"b{j}" for j in range(regressors.shape[1])])
-        constant = exog.var().to_numpy() > 0
-        if not constant.all():
-            raise PanelError("a treatment regressor has no variation (e.g. every unit is "
-                             "treated in every period); TWFE cannot be estimated.")
-        weights = None
-        if panel.unit_weights is not None:
-            weights = pd.Series(panel.unit_weights[panel.unit_codes], index=data.index)
-        model = PanelOLS(data["y"], exog, entity_effects=True, time_effects=True,
-                         weights=weights, check_rank=False, drop_absorbed=False)
-        options = {"cov_type": "clustered", "debiased": self.small_sample,
-                   "group_debias": self.small_sample, "auto_df": False, "count_effects": False}
-        if panel.unit_cluster is not None:
-            clusters = pd.DataFrame({"cluster": panel.unit_cluster[panel.unit_codes]},
-                                    index=data.index)
-            fit = model.fit(clusters=clusters, **options)
-        else:
-            fit = model.fit(cluster_entity=True, **options)
+        fit = fit_two_way(panel, regressors, small_sample=self.small_sample)
         table = pd.DataFrame({
             "term": [term for term, _ in labels],
             "event_time": [e for _, e in labels],
@@ -136,3 +115,49 @@ class TwoWayFixedEffects:
                 ">=" if self.lags is not None and e == high else "")
             labels.append((f"{prefix}{e * step}", int(e * step)))
         return np.column_stack(columns).astype(float), labels
+
+
+def fit_two_way(panel: Panel, regressors: np.ndarray, *, small_sample: bool = False,
+                rows: np.ndarray | None = None):
+    """Least squares of the panel's outcome on ``regressors`` with unit and period effects.
+
+    Parameters
+    ----------
+    panel
+        The panel (outcome, weights and cluster column are taken from it).
+    regressors
+        ``(n_rows, k)`` treatment regressors aligned with ``panel.data`` (or its ``rows``).
+    small_sample
+        Apply the :math:`G/(G-1)` and :math:`(N-1)/(N-K)` factors (see
+        :class:`TwoWayFixedEffects`).
+    rows
+        Optional boolean mask of the panel rows to use (e.g. periods before the last cohort
+        is treated).
+
+    Returns
+    -------
+    linearmodels.panel.results.PanelEffectsResults
+        The fit with cluster-robust covariance (clustered by the panel's cluster column, or
+        by unit).
+    """
+    keep = np.ones(panel.n_obs, dtype=bool) if rows is None else rows
+    index = pd.MultiIndex.from_arrays([panel.unit_codes[keep], panel.time_codes[keep]])
+    y = pd.Series(panel.data[panel.outcome].to_numpy(dtype=float)[keep], index=index)
+    exog = pd.DataFrame(regressors, index=index,
+                        columns=[f"b{j}" for j in range(regressors.shape[1])])
+    if not (exog.var().to_numpy() > 0).all():
+        raise PanelError("a treatment regressor has no variation (e.g. every unit is treated "
+                         "in every period, or a cohort is never observed at some event time)"
+                         "; the fixed-effects regression cannot be estimated.")
+    weights = None
+    if panel.unit_weights is not None:
+        weights = pd.Series(panel.unit_weights[panel.unit_codes[keep]], index=index)
+    model = PanelOLS(y, exog, entity_effects=True, time_effects=True, weights=weights,
+                     check_rank=False, drop_absorbed=False)
+    options = {"cov_type": "clustered", "debiased": small_sample,
+               "group_debias": small_sample, "auto_df": False, "count_effects": False}
+    if panel.unit_cluster is not None:
+        clusters = pd.DataFrame({"cluster": panel.unit_cluster[panel.unit_codes[keep]]},
+                                index=index)
+        return model.fit(clusters=clusters, **options)
+    return model.fit(cluster_entity=True, **options)

@@ -1,0 +1,232 @@
+r"""Sun and Abraham (2021) interaction-weighted event study.
+
+A two-way fixed-effects regression on cohort x relative-period indicators (estimated with
+``linearmodels``) gives cohort-specific effects :math:`\hat\delta_{g\ell}` that are not
+contaminated by other cohorts' effects; they are averaged across cohorts with the cohorts'
+estimated shares at each relative period. The covariance of the aggregated event-time
+effects includes the uncertainty of those shares (which fixest's ``sunab`` omits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from evaluation._options import check_option
+from evaluation.errors import InvalidOptionError, NoComparisonUnitsError, PanelError
+from evaluation.estimators._inference import influence_covariance
+from evaluation.estimators.did import fit_two_way
+from evaluation.panel import Panel
+from evaluation.results import EstimationResult
+
+SunAbrahamControl = Literal["never", "last"]
+
+
+@dataclass(frozen=True)
+class SunAbraham:
+    r"""Interaction-weighted event-study estimator.
+
+    Parameters
+    ----------
+    control
+        ``"never"``: never-treated units are the comparison cohort; ``"last"``: the last
+        treated cohort is, and periods from its adoption on are dropped.
+    reference
+        Relative periods normalised to zero (default ``(-1,)``).
+    leads, lags
+        Relative periods below ``-leads`` and above ``lags`` are pooled into binned end
+        points per cohort (None keeps every relative period).
+    small_sample
+        Small-sample factors of the cluster-robust covariance, as
+        :class:`~evaluation.estimators.did.TwoWayFixedEffects`.
+    alpha
+        Significance level.
+
+    Notes
+    -----
+    Regression: :math:`Y_{it} = \alpha_i + \lambda_t + \sum_{g \notin C}\sum_{\ell \notin R}
+    \delta_{g\ell} 1\{G_i = g, t - g = \ell\} + \varepsilon_{it}`. Event-time effects:
+
+    .. math::
+
+        \hat\nu_\ell = \sum_g \hat p_{g\ell}\,\hat\delta_{g\ell}, \qquad
+        \hat p_{g\ell} = \frac{N_{g\ell}}{\sum_{g'} N_{g'\ell}},
+
+    with :math:`N_{g\ell}` the observations of cohort :math:`g` at relative period
+    :math:`\ell`. By the delta method,
+    :math:`\mathrm{Var}(\hat\nu) = P\,V_\delta P' + \Delta\,V_p \Delta'` with
+    :math:`V_\delta` the cluster-robust covariance of :math:`\hat\delta`, :math:`V_p` the
+    covariance of the shares from their influence functions (clustered the same way),
+    :math:`P` the share weights and :math:`\Delta` the cohort effects, as in Sun and Abraham
+    (2021, appendix) and Stata's ``eventstudyinteract``. The two estimates are treated as
+    independent; their covariance is exactly zero when clusters are single units (then the
+    result equals Callaway and Sant'Anna's with a universal base period, standard errors
+    included) but not within larger clusters.
+    """
+
+    control: SunAbrahamControl = "never"
+    reference: tuple[int, ...] = (-1,)
+    leads: int | None = None
+    lags: int | None = None
+    small_sample: bool = False
+    alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        check_option("control", self.control, SunAbrahamControl)
+        if not self.reference:
+            raise InvalidOptionError("reference needs at least one relative period.")
+        for name in ("leads", "lags"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int | np.integer) or value < 1):
+                raise InvalidOptionError(f"{name}={value!r} must be a positive integer or None.")
+
+    def fit(self, panel: Panel) -> SunAbrahamResult:
+        """Estimate cohort-specific effects and their interaction-weighted averages."""
+        if panel.cohort is None and panel.status is None:
+            raise PanelError("the Sun-Abraham estimator needs a cohort column; pass cohort= "
+                             "when building the Panel.")
+        design = _Design.build(panel, self)
+        fit = fit_two_way(panel, design.dummies, small_sample=self.small_sample,
+                          rows=design.rows)
+        delta = fit.params.to_numpy()
+        v_delta = fit.cov.to_numpy()
+        weights, share_if = design.shares(panel)
+        share_cov = influence_covariance(share_if, design.unit_cluster(panel))
+        event_values = np.array(sorted(design.events))
+        p = np.zeros((event_values.size, delta.size))
+        grad = np.zeros((event_values.size, delta.size))
+        for row, e in enumerate(event_values):
+            columns = [j for j, (_, ell) in enumerate(design.labels) if ell == e]
+            p[row, columns] = weights[columns]
+            grad[row, columns] = delta[columns]
+        estimate = p @ delta
+        vcov = p @ v_delta @ p.T + grad @ share_cov @ grad.T
+        post = event_values >= 0
+        average = np.where(post, 1 / max(post.sum(), 1), 0.0)
+        overall = float(average @ estimate)
+        overall_var = float(average @ vcov @ average)
+        step = panel.step if panel.time_kind == "integer" else 1
+        table = pd.DataFrame({"term": [design.event_label(e, self) for e in event_values],
+                              "event_time": event_values * step, "estimate": estimate,
+                              "std_error": np.sqrt(np.diag(vcov))})
+        cohorts = pd.DataFrame({
+            "cohort": [panel.period_label(g) for g, _ in design.labels],
+            "event_time": [ell * step for _, ell in design.labels],
+            "estimate": delta, "std_error": fit.std_errors.to_numpy(), "weight": weights})
+        return SunAbrahamResult(
+            estimator="sa", aggregation="event", table=table, alpha=self.alpha, vcov=vcov,
+            overall=pd.DataFrame({"term": ["overall"], "estimate": [overall],
+                                  "std_error": [np.sqrt(overall_var)]}),
+            info={"control": design.control_label, "units": int(design.n_units),
+                  "observations": int(fit.nobs),
+                  "reference": ", ".join(str(r) for r in self.reference)},
+            cohort_effects=cohorts, cohort_vcov=v_delta)
+
+
+@dataclass
+class SunAbrahamResult(EstimationResult):
+    """Event-time effects of :class:`SunAbraham` plus the cohort-specific effects.
+
+    Attributes
+    ----------
+    cohort_effects
+        One row per cohort and relative period: ``cohort, event_time, estimate,
+        std_error, weight`` (the cohort's share at that relative period).
+    cohort_vcov
+        Cluster-robust covariance of the cohort-specific effects.
+    """
+
+    cohort_effects: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cohort_vcov: np.ndarray | None = None
+
+
+@dataclass
+class _Design:
+    """Cohort x relative-period indicators of the rows used in the regression."""
+
+    rows: np.ndarray  # panel rows kept
+    dummies: np.ndarray  # (kept rows, k)
+    labels: list[tuple[int, int]]  # (cohort position, binned relative period) per column
+    events: set[int]
+    relative: np.ndarray  # binned relative period of kept rows (NaN for controls)
+    cohort_of_row: np.ndarray  # cohort position of kept rows (NaN for controls)
+    n_units: int
+    control_label: str
+    low: float
+    high: float
+
+    @classmethod
+    def build(cls, panel: Panel, options: SunAbraham) -> _Design:
+        cohort = panel.unit_cohort.copy()
+        rows = np.ones(panel.n_obs, dtype=bool)
+        if options.control == "never":
+            if np.isnan(cohort).all() or not np.isnan(cohort).any():
+                raise NoComparisonUnitsError(
+                    "control='never' needs never-treated units and treated units; "
+                    f"found {int(np.isnan(cohort).sum())} never-treated of {cohort.size}. "
+                    "Use control='last' to compare with the last-treated cohort.")
+            label = "never treated"
+        else:
+            cohorts = np.unique(cohort[~np.isnan(cohort)])
+            if cohorts.size < 2:
+                raise NoComparisonUnitsError("control='last' needs at least two cohorts.")
+            last = cohorts[-1]
+            cohort = np.where(cohort == last, np.nan, cohort)
+            rows = panel.time_codes < last
+            label = f"last cohort {panel.period_label(last)} (periods before it dropped)"
+        row_cohort = cohort[panel.unit_codes[rows]]
+        relative = panel.time_codes[rows] - row_cohort
+        low = -np.inf if options.leads is None else -options.leads
+        high = np.inf if options.lags is None else options.lags
+        binned = np.clip(relative, low, high)
+        labels, columns = [], []
+        treated = ~np.isnan(row_cohort)
+        pairs = np.unique(np.column_stack([row_cohort[treated], binned[treated]]), axis=0)
+        for g, ell in pairs:
+            if ell in options.reference:
+                continue
+            labels.append((int(g), int(ell)))
+            columns.append((row_cohort == g) & (binned == ell))
+        if not columns:
+            raise PanelError("no cohort is observed at a relative period outside the reference.")
+        return cls(rows=rows, dummies=np.column_stack(columns).astype(float), labels=labels,
+                   events={ell for _, ell in labels}, relative=binned, cohort_of_row=row_cohort,
+                   n_units=int(np.unique(panel.unit_codes[rows]).size), control_label=label,
+                   low=low, high=high)
+
+    def shares(self, panel: Panel) -> tuple[np.ndarray, np.ndarray]:
+        r"""Cohort shares per relative period and their unit-level influence functions.
+
+        Notes
+        -----
+        For the set :math:`S_\ell` of cohorts observed at relative period :math:`\ell`,
+        :math:`p_{g\ell} = N_{g\ell}/N_{S\ell}`; unit :math:`i`'s influence function is
+        :math:`n(N_{i,g\ell} - p_{g\ell} N_{i,S\ell})/N_{S\ell}` with
+        :math:`N_{i,\cdot}` its number of observations in the cell.
+        """
+        units = panel.unit_codes[self.rows]
+        n = panel.n_units
+        weights = np.zeros(len(self.labels))
+        influence = np.zeros((n, len(self.labels)))
+        for j, (g, ell) in enumerate(self.labels):
+            at_ell = self.relative == ell
+            in_cell = at_ell & (self.cohort_of_row == g)
+            count_cell = np.bincount(units[in_cell], minlength=n).astype(float)
+            count_all = np.bincount(units[at_ell], minlength=n).astype(float)
+            weights[j] = count_cell.sum() / count_all.sum()
+            influence[:, j] = n * (count_cell - weights[j] * count_all) / count_all.sum()
+        return weights, influence
+
+    @staticmethod
+    def unit_cluster(panel: Panel) -> np.ndarray | None:
+        return panel.unit_cluster
+
+    def event_label(self, e: int, options: SunAbraham) -> str:
+        if options.leads is not None and e == self.low:
+            return f"<={e}"
+        if options.lags is not None and e == self.high:
+            return f">={e}"
+        return str(e)

@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+
+from evaluation import Panel
+from evaluation.errors import InvalidOptionError, NoComparisonUnitsError
+from evaluation.estimators import CallawaySantAnna
+from evaluation.estimators.did import TwoWayFixedEffects
+from evaluation.estimators.sun_abraham import SunAbraham
+from evaluation.simulate import simulate_staggered
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate_staggered(n_units=2000, n_periods=9, cohorts=(4, 6, 8), dynamic=0.3,
+                              cohort_effects=(2.0, 1.0, 0.4), n_clusters=40, seed=13)
+
+
+def panel_of(sim, **kwargs):
+    return Panel(sim.data, unit="unit", time="time", outcome="y", cohort="cohort",
+                 never_treated=0, **kwargs)
+
+
+@pytest.mark.parametrize("cluster", [None, "cluster"])
+def test_equals_callaway_santanna_with_universal_base(sim, cluster):
+    """Balanced, no covariates, never-treated controls: the two estimators coincide,
+    including standard errors that account for the estimated cohort shares."""
+    panel = panel_of(sim, cluster=cluster)
+    sa = SunAbraham().fit(panel)
+    cs = CallawaySantAnna(method="reg", base_period="universal").fit(panel)
+    event = cs.aggregate("event").table.set_index("event_time")
+    mine = sa.table.set_index("event_time")
+    np.testing.assert_allclose(mine["estimate"], event.loc[mine.index, "estimate"], atol=1e-8)
+    if cluster is None:
+        np.testing.assert_allclose(mine["std_error"], event.loc[mine.index, "std_error"],
+                                   atol=1e-8)
+    else:  # SA treats effects and shares as independent; CS keeps their within-cluster
+        # covariance, which vanishes only when clusters are single units
+        np.testing.assert_allclose(mine["std_error"], event.loc[mine.index, "std_error"],
+                                   rtol=0.2)
+    cells = cs.table.set_index(["group", "event_time"])["estimate"]
+    cohort = sa.cohort_effects.set_index(["cohort", "event_time"])["estimate"]
+    np.testing.assert_allclose(cohort, cells.loc[cohort.index], atol=1e-8)
+    overall = cs.aggregate("event").overall
+    assert sa.overall["estimate"].iat[0] == pytest.approx(overall["estimate"].iat[0], abs=1e-8)
+    if cluster is None:
+        assert sa.overall["std_error"].iat[0] == pytest.approx(overall["std_error"].iat[0],
+                                                               abs=1e-8)
+
+
+def test_share_uncertainty_enlarges_the_variance(sim):
+    sa = SunAbraham().fit(panel_of(sim))
+    table = sa.cohort_effects
+    naive = []
+    for _, rows in table.groupby("event_time"):
+        idx = rows.index.to_numpy()
+        w = rows["weight"].to_numpy()
+        naive.append(np.sqrt(w @ sa.cohort_vcov[np.ix_(idx, idx)] @ w))
+    se = sa.table.set_index("event_time")["std_error"]
+    assert (se.to_numpy() >= np.array(naive) - 1e-12).all()
+    assert (se.to_numpy() > np.array(naive) + 1e-6).any()
+    np.testing.assert_allclose(np.sqrt(np.diag(sa.vcov)), se)
+
+
+def test_single_cohort_equals_dynamic_twfe():
+    one = simulate_staggered(n_units=800, n_periods=8, cohorts=(5,), dynamic=0.5, seed=2)
+    panel = panel_of(one)
+    sa = SunAbraham().fit(panel).table.set_index("event_time")
+    twfe = TwoWayFixedEffects(dynamic=True).fit(panel).table.set_index("event_time")
+    np.testing.assert_allclose(sa["estimate"], twfe["estimate"], atol=1e-8)
+    np.testing.assert_allclose(sa["std_error"], twfe["std_error"], atol=1e-8)
+
+
+def test_recovers_heterogeneous_truth_where_twfe_fails():
+    sim = simulate_staggered(n_units=6000, n_periods=10, cohorts=(3, 5, 7), dynamic=0.5,
+                             cohort_effects=(3.0, 1.0, 0.2), seed=9)
+    truth = sim.true_effects("y", kind="event").set_index("event_time")["att"]
+    sa = SunAbraham().fit(panel_of(sim)).table.set_index("event_time")
+    z = (sa["estimate"] - truth.reindex(sa.index)) / sa["std_error"]
+    assert np.abs(z).max() < 3
+
+
+def test_binned_end_points_last_cohort_control_and_errors(sim):
+    binned = SunAbraham(leads=3, lags=2).fit(panel_of(sim))
+    assert binned.table["term"].tolist() == ["<=-3", "-2", "0", "1", ">=2"]
+    last = SunAbraham(control="last").fit(panel_of(sim))
+    assert "last cohort 8" in last.info["control"]
+    assert set(last.cohort_effects["cohort"]) == {4, 6}
+    assert last.info["observations"] == 2000 * 7  # periods 8 and 9 dropped
+    with pytest.raises(InvalidOptionError, match="control='sometimes'"):
+        SunAbraham(control="sometimes")
+    with pytest.raises(InvalidOptionError, match="lags=0"):
+        SunAbraham(lags=0)
+    all_treated = sim.data[sim.data["cohort"] > 0]
+    panel = Panel(all_treated, unit="unit", time="time", outcome="y", cohort="cohort",
+                  never_treated=0)
+    with pytest.raises(NoComparisonUnitsError, match="control='last'"):
+        SunAbraham().fit(panel)
