@@ -4,7 +4,7 @@ Sub-commands::
 
     evaluation simulate [--scenario NAME] [--seed N] [--people N] --out DIR
     evaluation estimate --data FILE --unit COL --time COL --cohort COL --outcome COL
-        [--never-treated VALUE] [--covariates COL,COL] [--estimator cs|twfe|sa]
+        [--never-treated VALUE] [--covariates COL,COL] [--estimator cs|twfe|sa|bjs|did2s]
         [--control never|notyet] [--method dr|ipw|reg] [--base-period varying|universal]
         [--anticipation K] [--aggregate none|simple|event|group|calendar] [--cluster COL]
         [--se analytic|bootstrap] [--draws B] [--seed S] [--alpha 0.05] --output FILE.csv
@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--never-treated", default="nan",
                      help="cohort value of never-treated units (default NaN; R did uses 0)")
     est.add_argument("--covariates", default="", help="comma-separated covariate columns")
-    est.add_argument("--estimator", default="cs", choices=("cs", "twfe", "sa"))
+    est.add_argument("--estimator", default="cs", choices=("cs", "twfe", "sa", "bjs", "did2s"))
     est.add_argument("--control", default="never", choices=("never", "notyet"))
     est.add_argument("--method", default="dr", choices=("dr", "ipw", "reg"))
     est.add_argument("--base-period", default="varying", choices=("varying", "universal"))

@@ -88,6 +88,23 @@ def estimate_table(
                                      "Sun-Abraham estimator reports event-time effects "
                                      "(none or event).")
         result = SunAbraham(alpha=alpha).fit(panel)
+    elif estimator == "bjs":
+        from evaluation.estimators.imputation import ImputationDiD
+
+        if aggregate not in ("none", "simple", "event"):
+            raise InvalidOptionError(f"--aggregate {aggregate} is not available for bjs; use "
+                                     "none or event (event-time effects and the overall "
+                                     "effect) or simple (overall effect only).")
+        result = ImputationDiD(alpha=alpha).fit(panel)
+        if aggregate == "simple":
+            result.table = result.table.iloc[0:0]
+    elif estimator == "did2s":
+        from evaluation.estimators.imputation import TwoStageDiD
+
+        if aggregate not in ("none", "simple", "event"):
+            raise InvalidOptionError(f"--aggregate {aggregate} is not available for did2s; "
+                                     "use none or simple (static) or event (dynamic).")
+        result = TwoStageDiD(dynamic=aggregate == "event", alpha=alpha).fit(panel)
     elif estimator == "twfe":
         from evaluation.estimators.did import TwoWayFixedEffects  # linearmodels: import on use
 
@@ -96,6 +113,6 @@ def estimate_table(
                                      "use none or simple (static) or event (dynamic).")
         result = TwoWayFixedEffects(dynamic=aggregate == "event", alpha=alpha).fit(panel)
     else:
-        raise InvalidOptionError(f"estimator {estimator!r} is not available; use cs, twfe or "
-                                 "sa.")
+        raise InvalidOptionError(f"estimator {estimator!r} is not available; use cs, twfe, "
+                                 "sa, bjs or did2s.")
     return result.to_frame()[ESTIMATE_COLUMNS]

@@ -103,3 +103,21 @@ def test_sun_abraham_from_the_command_line(files):
     assert list(table.columns) == ESTIMATE_COLUMNS
     assert (table["estimator"] == "sa").all() and table["term"].iloc[-1] == "overall"
     assert table["event_time"].iloc[:-1].notna().all()
+
+
+@pytest.mark.parametrize(("estimator", "aggregate", "aggregation"), [
+    ("bjs", "event", "event"), ("bjs", "simple", "event"), ("did2s", "none", "static"),
+    ("did2s", "event", "dynamic")])
+def test_imputation_and_two_stage_from_the_command_line(files, estimator, aggregate,
+                                                        aggregation):
+    folder, _ = files
+    out = folder / f"{estimator}_{aggregate}.csv"
+    assert main(["estimate", "--data", str(folder / "panel.parquet"), *ARGS,
+                 "--never-treated", "0", "--estimator", estimator, "--aggregate", aggregate,
+                 "--output", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == ESTIMATE_COLUMNS
+    assert (table["estimator"] == estimator).all()
+    assert (table["aggregation"] == aggregation).all()
+    if estimator == "bjs" and aggregate == "simple":
+        assert table["term"].tolist() == ["overall"]

@@ -3,8 +3,9 @@
 from evaluation.estimators.callaway_santanna import CallawaySantAnna, GroupTimeResult
 
 #: Command-line names of the estimators (modules imported on use where they are heavy:
-#: ``twfe`` -> ``did.TwoWayFixedEffects``, ``sa`` -> ``sun_abraham.SunAbraham``).
+#: the values are ``module.Class`` paths inside this package).
 ESTIMATORS = {"cs": "callaway_santanna.CallawaySantAnna", "twfe": "did.TwoWayFixedEffects",
-              "sa": "sun_abraham.SunAbraham"}
+              "sa": "sun_abraham.SunAbraham", "bjs": "imputation.ImputationDiD",
+              "did2s": "imputation.TwoStageDiD"}
 
 __all__ = ["ESTIMATORS", "CallawaySantAnna", "GroupTimeResult"]

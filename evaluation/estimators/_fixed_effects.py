@@ -34,6 +34,8 @@ class TwoWayDesign:
         Observations whose dummies form :math:`X_{10}` (e.g. the untreated ones).
     n_units, n_periods
         Numbers of codes.
+    weights
+        Optional regression weights of every observation (weighted least squares).
     """
 
     unit: np.ndarray
@@ -41,11 +43,20 @@ class TwoWayDesign:
     fit_rows: np.ndarray
     n_units: int
     n_periods: int
+    weights: np.ndarray | None = None
+
+    @property
+    def fit_weights(self) -> np.ndarray:
+        """Weights of the fitting rows (ones without weights)."""
+        if self.weights is None:
+            return np.ones(int(self.fit_rows.sum()))
+        return self.weights[self.fit_rows]
 
     def counts(self) -> tuple[np.ndarray, np.ndarray]:
-        """Fitting observations per unit and per period."""
-        return (np.bincount(self.unit[self.fit_rows], minlength=self.n_units).astype(float),
-                np.bincount(self.time[self.fit_rows], minlength=self.n_periods).astype(float))
+        """Sum the weights of the fitting observations per unit and per period."""
+        w = self.fit_weights
+        return (np.bincount(self.unit[self.fit_rows], weights=w, minlength=self.n_units),
+                np.bincount(self.time[self.fit_rows], weights=w, minlength=self.n_periods))
 
     def demean(self, values: np.ndarray, tol: float = 1e-13, max_iter: int = 10_000
                ) -> np.ndarray:
@@ -62,13 +73,14 @@ class TwoWayDesign:
         """
         unit, time = self.unit[self.fit_rows], self.time[self.fit_rows]
         n_unit, n_time = self.counts()
+        w = self.fit_weights
         out = np.array(values, dtype=float, copy=True)
         scale = max(float(np.abs(out).max(initial=0.0)), 1.0)
         for _ in range(max_iter):
             change = 0.0
             for codes, counts in ((unit, n_unit), (time, n_time)):
                 for j in range(out.shape[1]):
-                    means = np.bincount(codes, weights=out[:, j], minlength=counts.size)
+                    means = np.bincount(codes, weights=w * out[:, j], minlength=counts.size)
                     means = np.divide(means, counts, out=np.zeros_like(means), where=counts > 0)
                     out[:, j] -= means[codes]
                     change = max(change, float(np.abs(means).max(initial=0.0)))
@@ -87,16 +99,17 @@ class TwoWayDesign:
         """
         unit, time = self.unit[self.fit_rows], self.time[self.fit_rows]
         n_unit, n_time = self.counts()
+        w = self.fit_weights
         alpha, lam = np.zeros(self.n_units), np.zeros(self.n_periods)
         resid = np.array(y, dtype=float, copy=True)
         scale = max(float(np.abs(resid).max(initial=0.0)), 1.0)
         for _ in range(max_iter):
-            step_unit = np.bincount(unit, weights=resid, minlength=self.n_units)
+            step_unit = np.bincount(unit, weights=w * resid, minlength=self.n_units)
             step_unit = np.divide(step_unit, n_unit, out=np.zeros_like(step_unit),
                                   where=n_unit > 0)
             alpha += step_unit
             resid -= step_unit[unit]
-            step_time = np.bincount(time, weights=resid, minlength=self.n_periods)
+            step_time = np.bincount(time, weights=w * resid, minlength=self.n_periods)
             step_time = np.divide(step_time, n_time, out=np.zeros_like(step_time),
                                   where=n_time > 0)
             lam += step_time
@@ -109,7 +122,7 @@ class TwoWayDesign:
 
     def solve_normal(self, rhs_unit: np.ndarray, rhs_time: np.ndarray, tol: float = 1e-12
                      ) -> tuple[np.ndarray, np.ndarray]:
-        r"""Solve :math:`(X_{10}'X_{10})\gamma = b` for each column of ``b``.
+        r"""Solve :math:`(X_{10}'WX_{10})\gamma = b` for each column of ``b``.
 
         ``b`` is given by its unit and period blocks, ``(n_units, k)`` and
         ``(n_periods, k)``. The system is singular (unit and period dummies share a
@@ -118,11 +131,12 @@ class TwoWayDesign:
         """
         unit, time = self.unit[self.fit_rows], self.time[self.fit_rows]
         n_unit, n_time = self.counts()
+        w = self.fit_weights
         size = self.n_units + self.n_periods
 
         def matvec(v: np.ndarray) -> np.ndarray:
             a, lam = v[:self.n_units], v[self.n_units:]
-            fitted = a[unit] + lam[time]
+            fitted = w * (a[unit] + lam[time])
             return np.concatenate([np.bincount(unit, weights=fitted, minlength=self.n_units),
                                    np.bincount(time, weights=fitted,
                                                minlength=self.n_periods)])

@@ -42,6 +42,9 @@ class SunAbraham:
     small_sample
         Small-sample factors of the cluster-robust covariance, as
         :class:`~evaluation.estimators.did.TwoWayFixedEffects`.
+    share_uncertainty
+        Include the estimation of the cohort shares in the covariance of the event-time
+        effects (default). False treats the shares as fixed, as fixest and pyfixest do.
     alpha
         Significance level.
 
@@ -72,6 +75,7 @@ class SunAbraham:
     leads: int | None = None
     lags: int | None = None
     small_sample: bool = False
+    share_uncertainty: bool = True
     alpha: float = 0.05
 
     def __post_init__(self) -> None:
@@ -103,7 +107,9 @@ class SunAbraham:
             p[row, columns] = weights[columns]
             grad[row, columns] = delta[columns]
         estimate = p @ delta
-        vcov = p @ v_delta @ p.T + grad @ share_cov @ grad.T
+        vcov = p @ v_delta @ p.T
+        if self.share_uncertainty:
+            vcov = vcov + grad @ share_cov @ grad.T
         post = event_values >= 0
         average = np.where(post, 1 / max(post.sum(), 1), 0.0)
         overall = float(average @ estimate)

@@ -185,7 +185,7 @@ def main() -> None:
                        "pandas": pd.__version__}
     (HERE / "did2s_pyfixest.json").write_text(json.dumps(out, indent=2) + "\n")
     for key, val in out.items():
-        if "terms" in val:
+        if isinstance(val, dict) and "terms" in val:
             print(key, val["terms"][0], val["estimate"][0], val["std_error"][0],
                   "max |tight - default| est:", checks[key]["max_abs_diff_estimate_lsqr_default"])
 
