@@ -99,3 +99,35 @@ def test_status_column_switching_off_is_the_static_regressor():
     x = np.column_stack([np.ones(16), data["d"], dummies])
     beta = np.linalg.lstsq(x, data["y"], rcond=None)[0]
     assert fit.table["estimate"].iat[0] == pytest.approx(beta[1], abs=1e-10)
+
+
+@pytest.mark.parametrize("cluster", [None, "cluster"])
+@pytest.mark.parametrize("weights", [None, "weight"])
+@pytest.mark.parametrize("small_sample", [False, True])
+def test_two_way_fit_equals_linearmodels_panelols(cluster, weights, small_sample):
+    """linearmodels' PanelOLS is the oracle of the sparse two-way regression."""
+    from linearmodels.panel import PanelOLS
+
+    from evaluation.estimators.did import fit_two_way
+
+    sim = simulate_staggered(n_units=400, n_periods=7, cohorts=(3, 5), n_clusters=20,
+                             missing=0.1, seed=23)
+    panel = panel_of(sim, cluster=cluster, weights=weights)
+    regressors = np.column_stack([panel.status_wide()[panel.unit_codes, panel.time_codes],
+                                  panel.data["cohort"].eq(5) & (panel.time_codes >= 2)])
+    ours = fit_two_way(panel, regressors.astype(float), small_sample=small_sample)
+    index = pd.MultiIndex.from_arrays([panel.unit_codes, panel.time_codes])
+    model = PanelOLS(pd.Series(panel.data["y"].to_numpy(), index=index),
+                     pd.DataFrame(regressors.astype(float), index=index),
+                     entity_effects=True, time_effects=True,
+                     weights=None if weights is None else pd.Series(
+                         panel.unit_weights[panel.unit_codes], index=index))
+    options = {"cov_type": "clustered", "debiased": small_sample,
+               "group_debias": small_sample, "auto_df": False, "count_effects": False}
+    if cluster is None:
+        reference = model.fit(cluster_entity=True, **options)
+    else:
+        reference = model.fit(clusters=pd.DataFrame(
+            {"c": panel.unit_cluster[panel.unit_codes]}, index=index), **options)
+    np.testing.assert_allclose(ours.params, reference.params, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(ours.cov, reference.cov, rtol=1e-9, atol=1e-14)

@@ -3,23 +3,19 @@ r"""Sparse two-way fixed-effects algebra on a subset of observations.
 The imputation and two-stage estimators fit unit and period effects on the untreated
 observations only and need products with :math:`(X_{10}'X_{10})^{-1}`, where
 :math:`X_{10}` holds the unit and period dummies of those observations. Nothing here
-builds an ``N x N`` or ``NT x N`` matrix: dummy products are ``bincount`` sums and the
-linear systems are solved iteratively (alternating projections, conjugate gradients), so
-100,000 units x 20 periods take seconds.
+builds an ``N x N`` or ``NT x N`` matrix: dummy products are ``bincount`` sums, and the
+normal equations are solved exactly by eliminating the unit effects, which leaves a
+``T x T`` system (the Schur complement) built from the sparse ``N x T`` matrix of
+observation counts. 100,000 units x 20 periods take well under a second.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
-from scipy.sparse.linalg import LinearOperator, cg
-
-from evaluation.errors import EvaluationError
-
-
-class ConvergenceError(EvaluationError):
-    """An iterative fixed-effects solver did not converge."""
+from scipy import sparse
 
 
 @dataclass(frozen=True)
@@ -58,102 +54,69 @@ class TwoWayDesign:
         return (np.bincount(self.unit[self.fit_rows], weights=w, minlength=self.n_units),
                 np.bincount(self.time[self.fit_rows], weights=w, minlength=self.n_periods))
 
-    def demean(self, values: np.ndarray, tol: float = 1e-13, max_iter: int = 10_000
-               ) -> np.ndarray:
-        r"""Residuals of the fitting rows' columns after unit and period effects.
-
-        Alternating projections (the method of ``fixest`` and ``pyhdfe``): subtract unit
-        means, then period means, until the largest change is below ``tol`` times the
-        scale of the data.
-
-        Parameters
-        ----------
-        values
-            ``(n_fit, k)`` columns over the fitting rows.
-        """
-        unit, time = self.unit[self.fit_rows], self.time[self.fit_rows]
+    @cached_property
+    def _schur(self) -> tuple[object, np.ndarray, np.ndarray]:
+        """Sparse unit x period weights, inverse unit totals and the Schur pseudo-inverse."""
         n_unit, n_time = self.counts()
-        w = self.fit_weights
-        out = np.array(values, dtype=float, copy=True)
-        scale = max(float(np.abs(out).max(initial=0.0)), 1.0)
-        for _ in range(max_iter):
-            change = 0.0
-            for codes, counts in ((unit, n_unit), (time, n_time)):
-                for j in range(out.shape[1]):
-                    means = np.bincount(codes, weights=w * out[:, j], minlength=counts.size)
-                    means = np.divide(means, counts, out=np.zeros_like(means), where=counts > 0)
-                    out[:, j] -= means[codes]
-                    change = max(change, float(np.abs(means).max(initial=0.0)))
-            if change < tol * scale:
-                return out
-        raise ConvergenceError("alternating projections did not converge; unit and period "
-                               "effects are (nearly) not identified from the untreated "
-                               "observations.")
+        counts = sparse.csr_matrix(
+            (self.fit_weights, (self.unit[self.fit_rows], self.time[self.fit_rows])),
+            shape=(self.n_units, self.n_periods))
+        inv_unit = np.divide(1.0, n_unit, out=np.zeros_like(n_unit), where=n_unit > 0)
+        schur = np.diag(n_time) - (counts.T @ counts.multiply(inv_unit[:, None])).toarray()
+        values, vectors = np.linalg.eigh((schur + schur.T) / 2)
+        keep = values > 1e-10 * max(values.max(initial=0.0), 1.0)
+        pseudo_inverse = (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
+        return counts, inv_unit, pseudo_inverse
 
-    def effects(self, y: np.ndarray, tol: float = 1e-13, max_iter: int = 10_000
-                ) -> tuple[np.ndarray, np.ndarray]:
-        r"""Fit unit and period effects to ``y`` (values on the fitting rows) by backfitting.
-
-        Returns ``(alpha, lam)``; only :math:`\alpha_i + \lambda_t` is identified. Units or
-        periods without fitting rows get zero.
-        """
-        unit, time = self.unit[self.fit_rows], self.time[self.fit_rows]
-        n_unit, n_time = self.counts()
-        w = self.fit_weights
-        alpha, lam = np.zeros(self.n_units), np.zeros(self.n_periods)
-        resid = np.array(y, dtype=float, copy=True)
-        scale = max(float(np.abs(resid).max(initial=0.0)), 1.0)
-        for _ in range(max_iter):
-            step_unit = np.bincount(unit, weights=w * resid, minlength=self.n_units)
-            step_unit = np.divide(step_unit, n_unit, out=np.zeros_like(step_unit),
-                                  where=n_unit > 0)
-            alpha += step_unit
-            resid -= step_unit[unit]
-            step_time = np.bincount(time, weights=w * resid, minlength=self.n_periods)
-            step_time = np.divide(step_time, n_time, out=np.zeros_like(step_time),
-                                  where=n_time > 0)
-            lam += step_time
-            resid -= step_time[time]
-            if max(np.abs(step_unit).max(), np.abs(step_time).max()) < tol * scale:
-                return alpha, lam
-        raise ConvergenceError("backfitting of unit and period effects did not converge; "
-                               "they are (nearly) not identified from the untreated "
-                               "observations.")
-
-    def solve_normal(self, rhs_unit: np.ndarray, rhs_time: np.ndarray, tol: float = 1e-12
+    def solve_normal(self, rhs_unit: np.ndarray, rhs_time: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray]:
         r"""Solve :math:`(X_{10}'WX_{10})\gamma = b` for each column of ``b``.
 
         ``b`` is given by its unit and period blocks, ``(n_units, k)`` and
-        ``(n_periods, k)``. The system is singular (unit and period dummies share a
-        constant); conjugate gradients return the minimum-norm solution of the consistent
-        system, and any solution gives the same fitted values :math:`X\gamma`.
+        ``(n_periods, k)``.
+
+        Notes
+        -----
+        With :math:`C` the weighted unit x period counts of the fitting rows and
+        :math:`D_u, D_t` their row and column sums, the system is
+        :math:`D_u\gamma_u + C\gamma_t = b_u`, :math:`C'\gamma_u + D_t\gamma_t = b_t`, so
+
+        .. math::
+
+            (D_t - C'D_u^{-1}C)\,\gamma_t = b_t - C'D_u^{-1}b_u, \qquad
+            \gamma_u = D_u^{-1}(b_u - C\gamma_t).
+
+        The ``T x T`` Schur complement is singular (unit and period dummies share a
+        constant); its pseudo-inverse gives the minimum-norm :math:`\gamma_t`, and every
+        solution has the same fitted values :math:`X\gamma`.
         """
+        counts, inv_unit, pseudo_inverse = self._schur
+        rhs_unit = np.asarray(rhs_unit, dtype=float)
+        gamma_time = pseudo_inverse @ (rhs_time - counts.T @ (rhs_unit * inv_unit[:, None]))
+        gamma_unit = (rhs_unit - counts @ gamma_time) * inv_unit[:, None]
+        return gamma_unit, gamma_time
+
+    def _sums(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted sums of the columns of ``values`` (fitting rows) per unit and period."""
         unit, time = self.unit[self.fit_rows], self.time[self.fit_rows]
-        n_unit, n_time = self.counts()
-        w = self.fit_weights
-        size = self.n_units + self.n_periods
+        weighted = values * self.fit_weights[:, None]
+        return (np.column_stack([np.bincount(unit, weights=c, minlength=self.n_units)
+                                 for c in weighted.T]),
+                np.column_stack([np.bincount(time, weights=c, minlength=self.n_periods)
+                                 for c in weighted.T]))
 
-        def matvec(v: np.ndarray) -> np.ndarray:
-            a, lam = v[:self.n_units], v[self.n_units:]
-            fitted = w * (a[unit] + lam[time])
-            return np.concatenate([np.bincount(unit, weights=fitted, minlength=self.n_units),
-                                   np.bincount(time, weights=fitted,
-                                               minlength=self.n_periods)])
+    def demean(self, values: np.ndarray) -> np.ndarray:
+        """Residuals of the columns of ``values`` (fitting rows) on unit and period effects."""
+        values = np.asarray(values, dtype=float)
+        gamma_unit, gamma_time = self.solve_normal(*self._sums(values))
+        unit, time = self.unit[self.fit_rows], self.time[self.fit_rows]
+        return values - gamma_unit[unit] - gamma_time[time]
 
-        operator = LinearOperator((size, size), matvec=matvec, dtype=float)
-        diagonal = np.concatenate([n_unit, n_time])
-        preconditioner = LinearOperator(
-            (size, size), matvec=lambda v: np.divide(v, diagonal, out=np.zeros_like(v),
-                                                     where=diagonal > 0), dtype=float)
-        k = rhs_unit.shape[1]
-        out_unit, out_time = np.zeros((self.n_units, k)), np.zeros((self.n_periods, k))
-        for j in range(k):
-            b = np.concatenate([rhs_unit[:, j], rhs_time[:, j]])
-            solution, info = cg(operator, b, rtol=tol, atol=0.0, maxiter=10_000,
-                                M=preconditioner)
-            if info != 0:
-                raise ConvergenceError("the fixed-effects normal equations did not converge "
-                                       f"(conjugate gradients, code {info}).")
-            out_unit[:, j], out_time[:, j] = solution[:self.n_units], solution[self.n_units:]
-        return out_unit, out_time
+    def effects(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r"""Fit unit and period effects to ``y`` (values on the fitting rows).
+
+        Returns ``(alpha, lam)``; only sums :math:`\alpha_i + \lambda_t` are identified.
+        Units or periods without fitting rows get zero.
+        """
+        gamma_unit, gamma_time = self.solve_normal(*self._sums(np.asarray(y)[:, None]))
+        return gamma_unit[:, 0], gamma_time[:, 0]

@@ -1,9 +1,10 @@
 r"""Canonical difference-in-differences: two-way fixed effects, static and dynamic.
 
-Both are least-squares regressions with unit and period fixed effects estimated with
-``linearmodels.PanelOLS`` and cluster-robust standard errors (clustered by the panel's
-cluster column, or by unit). With one adoption date and two periods the static
-coefficient is the 2x2 difference of mean changes.
+Both are least-squares regressions with unit and period fixed effects (partialled out
+exactly and sparsely) and cluster-robust standard errors clustered by the panel's cluster
+column, or by unit; ``linearmodels.PanelOLS`` gives the same numbers and is the tests'
+oracle. With one adoption date and two
+periods the static coefficient is the 2x2 difference of mean changes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from linearmodels.panel import PanelOLS
 
 from evaluation.errors import InvalidOptionError, PanelError
 from evaluation.panel import Panel
@@ -82,14 +82,14 @@ class TwoWayFixedEffects:
         table = pd.DataFrame({
             "term": [term for term, _ in labels],
             "event_time": [e for _, e in labels],
-            "estimate": fit.params.to_numpy(),
-            "std_error": fit.std_errors.to_numpy(),
+            "estimate": fit.params,
+            "std_error": fit.std_errors,
         })
         if not self.dynamic:
             table = table.drop(columns="event_time")
         return EstimationResult(
             estimator="twfe", aggregation="dynamic" if self.dynamic else "static",
-            table=table, alpha=self.alpha, vcov=fit.cov.to_numpy(),
+            table=table, alpha=self.alpha, vcov=fit.cov,
             info={"units": panel.n_units, "observations": int(fit.nobs),
                   "clusters": "unit" if panel.unit_cluster is None else panel.cluster,
                   "reference event time": self.reference if self.dynamic else "none"})
@@ -117,9 +117,23 @@ class TwoWayFixedEffects:
         return np.column_stack(columns).astype(float), labels
 
 
+@dataclass(frozen=True)
+class TwoWayFit:
+    """Coefficients and cluster-robust covariance of a two-way fixed-effects regression."""
+
+    params: np.ndarray
+    cov: np.ndarray
+    nobs: int
+
+    @property
+    def std_errors(self) -> np.ndarray:
+        """Standard errors (square roots of the covariance diagonal)."""
+        return np.sqrt(np.diag(self.cov))
+
+
 def fit_two_way(panel: Panel, regressors: np.ndarray, *, small_sample: bool = False,
-                rows: np.ndarray | None = None):
-    """Least squares of the panel's outcome on ``regressors`` with unit and period effects.
+                rows: np.ndarray | None = None) -> TwoWayFit:
+    r"""Least squares of the panel's outcome on ``regressors`` with unit and period effects.
 
     Parameters
     ----------
@@ -136,28 +150,57 @@ def fit_two_way(panel: Panel, regressors: np.ndarray, *, small_sample: bool = Fa
 
     Returns
     -------
-    linearmodels.panel.results.PanelEffectsResults
-        The fit with cluster-robust covariance (clustered by the panel's cluster column, or
-        by unit).
+    TwoWayFit
+        Coefficients and cluster-robust covariance (clustered by the panel's cluster
+        column, or by unit).
+
+    Notes
+    -----
+    By the Frisch-Waugh-Lovell theorem the coefficients are those of the regression of
+    :math:`	ilde y` on :math:`	ilde X`, the outcome and regressors with the (weighted)
+    unit and period effects partialled out exactly and sparsely
+    (:class:`~evaluation.estimators._fixed_effects.TwoWayDesign`):
+
+    .. math::
+
+        \hateta = (	ilde X'W	ilde X)^{-1}	ilde X'W	ilde y, \qquad
+        \hat V = (	ilde X'W	ilde X)^{-1}\Big[\sum_c s_c s_c'\Big](	ilde X'W	ilde X)^{-1},
+        \quad s_c = \sum_{it \in c} w_{it}\hat e_{it}	ilde x_{it},
+
+    times :math:`rac{G}{G-1}rac{N-1}{N-K}` with ``small_sample``; absorbed effects
+    are not counted (they are nested in the clusters). This is the estimator of
+    ``linearmodels.PanelOLS`` (with ``auto_df=False, count_effects=False``), which the
+    tests use as the oracle; it is computed here because ``PanelOLS`` needs about a minute
+    and over 10 GB for 100,000 units x 20 periods with dozens of event-time regressors.
     """
+    from evaluation.estimators._fixed_effects import TwoWayDesign
+    from evaluation.estimators._inference import cluster_sums
+
     keep = np.ones(panel.n_obs, dtype=bool) if rows is None else rows
-    index = pd.MultiIndex.from_arrays([panel.unit_codes[keep], panel.time_codes[keep]])
-    y = pd.Series(panel.data[panel.outcome].to_numpy(dtype=float)[keep], index=index)
-    exog = pd.DataFrame(regressors, index=index,
-                        columns=[f"b{j}" for j in range(regressors.shape[1])])
-    if not (exog.var().to_numpy() > 0).all():
-        raise PanelError("a treatment regressor has no variation (e.g. every unit is treated "
-                         "in every period, or a cohort is never observed at some event time)"
-                         "; the fixed-effects regression cannot be estimated.")
-    weights = None
-    if panel.unit_weights is not None:
-        weights = pd.Series(panel.unit_weights[panel.unit_codes[keep]], index=index)
-    model = PanelOLS(y, exog, entity_effects=True, time_effects=True, weights=weights,
-                     check_rank=False, drop_absorbed=False)
-    options = {"cov_type": "clustered", "debiased": small_sample,
-               "group_debias": small_sample, "auto_df": False, "count_effects": False}
-    if panel.unit_cluster is not None:
-        clusters = pd.DataFrame({"cluster": panel.unit_cluster[panel.unit_codes[keep]]},
-                                index=index)
-        return model.fit(clusters=clusters, **options)
-    return model.fit(cluster_entity=True, **options)
+    unit = np.unique(panel.unit_codes[keep], return_inverse=True)[1]
+    n = int(keep.sum())
+    weights = (np.ones(n) if panel.unit_weights is None
+               else panel.unit_weights[panel.unit_codes[keep]])
+    design = TwoWayDesign(unit, panel.time_codes[keep], np.ones(n, dtype=bool),
+                          int(unit.max()) + 1, panel.n_periods,
+                          None if panel.unit_weights is None else weights)
+    y = design.demean(panel.data[panel.outcome].to_numpy(dtype=float)[keep][:, None])[:, 0]
+    scale = np.maximum(np.abs(regressors).max(axis=0), 1.0)
+    x = design.demean(regressors)
+    if not (np.abs(x).max(axis=0) > 1e-9 * scale).all():
+        raise PanelError("a treatment regressor has no variation beyond the unit and period "
+                         "effects (e.g. every unit is treated in every period, or a cohort is "
+                         "never observed at some event time); the fixed-effects regression "
+                         "cannot be estimated.")
+    bread = np.linalg.inv(x.T @ (weights[:, None] * x))
+    params = bread @ (x.T @ (weights * y))
+    scores = (weights * (y - x @ params))[:, None] * x
+    clusters = (unit if panel.unit_cluster is None
+                else np.unique(panel.unit_cluster[panel.unit_codes[keep]],
+                               return_inverse=True)[1])
+    sums = cluster_sums(scores, clusters)
+    cov = bread @ (sums.T @ sums) @ bread
+    if small_sample:
+        g, k = sums.shape[0], x.shape[1]
+        cov *= g / (g - 1) * (n - 1) / (n - k)
+    return TwoWayFit(params, cov, n)

@@ -223,7 +223,10 @@ class ImputationDiD:
         weight_columns /= weight_columns.sum(axis=0)
         estimates = weight_columns.T @ stage.y_tilde
         v = self._implied_weights(stage, weight_columns)
-        se = np.array([self._conservative_se(stage, v[:, j]) for j in range(v.shape[1])])
+        cohort = stage.design.time - stage.event
+        cell = pd.factorize(pd.MultiIndex.from_arrays(
+            [np.where(treated, cohort, -1), np.where(treated, stage.event, -1)]))[0]
+        se = np.array([self._conservative_se(stage, v[:, j], cell) for j in range(v.shape[1])])
         table = pd.DataFrame({"term": [str(h * stage.step) for h in horizons],
                               "event_time": horizons * stage.step, "estimate": estimates[1:],
                               "std_error": se[1:]})
@@ -254,11 +257,12 @@ class ImputationDiD:
         return np.where(untreated[:, None], implied, weights)
 
     @staticmethod
-    def _conservative_se(stage: _FirstStage, v: np.ndarray) -> float:
+    def _conservative_se(stage: _FirstStage, v: np.ndarray, cell: np.ndarray) -> float:
+        """BJS's conservative standard error for implied weights ``v``.
+
+        ``cell`` codes the cohort x event-time cells of treated observations.
+        """
         treated = stage.treated
-        cohort = stage.design.time - stage.event
-        cell = pd.factorize(pd.MultiIndex.from_arrays(
-            [np.where(treated, cohort, -1), np.where(treated, stage.event, -1)]))[0]
         v2 = v**2
         mean = (np.bincount(cell, weights=v2 * stage.y_tilde)
                 / np.maximum(np.bincount(cell, weights=v2), 1e-300))

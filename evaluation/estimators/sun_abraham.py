@@ -1,10 +1,11 @@
 r"""Sun and Abraham (2021) interaction-weighted event study.
 
-A two-way fixed-effects regression on cohort x relative-period indicators (estimated with
-``linearmodels``) gives cohort-specific effects :math:`\hat\delta_{g\ell}` that are not
-contaminated by other cohorts' effects; they are averaged across cohorts with the cohorts'
-estimated shares at each relative period. The covariance of the aggregated event-time
-effects includes the uncertainty of those shares (which fixest's ``sunab`` omits).
+A two-way fixed-effects regression on cohort x relative-period indicators (estimated by
+``fit_two_way``, whose oracle is ``linearmodels.PanelOLS``) gives cohort-specific effects
+:math:`\hat\delta_{g\ell}` that are not contaminated by other cohorts' effects; they are
+averaged across cohorts with the cohorts' estimated shares at each relative period. The
+covariance of the aggregated event-time effects includes the uncertainty of those shares
+(which fixest's ``sunab`` omits).
 """
 
 from __future__ import annotations
@@ -95,8 +96,8 @@ class SunAbraham:
         design = _Design.build(panel, self)
         fit = fit_two_way(panel, design.dummies, small_sample=self.small_sample,
                           rows=design.rows)
-        delta = fit.params.to_numpy()
-        v_delta = fit.cov.to_numpy()
+        delta = fit.params
+        v_delta = fit.cov
         weights, share_if = design.shares(panel)
         share_cov = influence_covariance(share_if, design.unit_cluster(panel))
         event_values = np.array(sorted(design.events))
@@ -121,7 +122,7 @@ class SunAbraham:
         cohorts = pd.DataFrame({
             "cohort": [panel.period_label(g) for g, _ in design.labels],
             "event_time": [ell * step for _, ell in design.labels],
-            "estimate": delta, "std_error": fit.std_errors.to_numpy(), "weight": weights})
+            "estimate": delta, "std_error": fit.std_errors, "weight": weights})
         return SunAbrahamResult(
             estimator="sa", aggregation="event", table=table, alpha=self.alpha, vcov=vcov,
             overall=pd.DataFrame({"term": ["overall"], "estimate": [overall],
