@@ -127,3 +127,42 @@ def test_imputation_errors():
                   never_treated=0)
     with pytest.raises(PanelError, match="no untreated observation"):
         ImputationDiD().fit(panel)
+
+
+COVARIATE_DID2S = json.loads((REFERENCE / "did2s_covariates_pyfixest.json").read_text())
+
+
+@pytest.mark.parametrize("spec", ["static", "dynamic"])
+@pytest.mark.parametrize("cluster", ["unit", "cluster"])
+def test_two_stage_with_a_covariate_matches_pyfixest(spec, cluster):
+    reference = COVARIATE_DID2S[f"{spec}/{cluster}"]
+    panel = Panel(DATA, unit="unit", time="time", outcome="y", cohort="cohort",
+                  never_treated=0, covariates=["z"],
+                  cluster=None if cluster == "unit" else "cluster")
+    fit = TwoStageDiD(dynamic=spec == "dynamic").fit(panel)
+    np.testing.assert_allclose(fit.table["estimate"], reference["estimate"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(fit.table["std_error"], reference["std_error"], rtol=0,
+                               atol=1e-6)
+    bjs = ImputationDiD().fit(panel)
+    if spec == "static":
+        assert bjs.overall["estimate"].iat[0] == pytest.approx(reference["estimate"][0],
+                                                               abs=1e-8)
+
+
+def test_time_invariant_covariates_are_rejected():
+    panel = Panel(DATA, unit="unit", time="time", outcome="y", cohort="cohort",
+                  never_treated=0, covariates=["x"])
+    with pytest.raises(PanelError, match="collinear with the unit and period effects"):
+        ImputationDiD().fit(panel)
+
+
+def test_imputation_by_cohort_averages_to_the_overall_effect():
+    panel = reference_panel()
+    by_cohort = ImputationDiD(by="cohort").fit(panel)
+    assert by_cohort.aggregation == "group"
+    assert by_cohort.table["group"].tolist() == [3, 5, 7]
+    treated = DATA[DATA["treated"] == 1]
+    shares = treated.groupby("cohort").size() / len(treated)
+    overall = float(shares.to_numpy() @ by_cohort.table["estimate"].to_numpy())
+    assert overall == pytest.approx(by_cohort.overall["estimate"].iat[0], abs=1e-10)
+    assert (by_cohort.table["std_error"] > 0).all()

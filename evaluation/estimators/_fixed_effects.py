@@ -17,6 +17,8 @@ from functools import cached_property
 import numpy as np
 from scipy import sparse
 
+from evaluation.errors import PanelError
+
 
 @dataclass(frozen=True)
 class TwoWayDesign:
@@ -32,6 +34,8 @@ class TwoWayDesign:
         Numbers of codes.
     weights
         Optional regression weights of every observation (weighted least squares).
+    covariates
+        Optional ``(n_observations, p)`` covariates that enter the fit beside the effects.
     """
 
     unit: np.ndarray
@@ -40,6 +44,7 @@ class TwoWayDesign:
     n_units: int
     n_periods: int
     weights: np.ndarray | None = None
+    covariates: np.ndarray | None = None
 
     @property
     def fit_weights(self) -> np.ndarray:
@@ -120,3 +125,66 @@ class TwoWayDesign:
         """
         gamma_unit, gamma_time = self.solve_normal(*self._sums(np.asarray(y)[:, None]))
         return gamma_unit[:, 0], gamma_time[:, 0]
+
+    def rhs(self, values: np.ndarray, rows: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the blocks of ``X_1' values`` over ``rows`` (default: all observations).
+
+        ``values`` is ``(n_observations, k)`` and already carries any weights.
+        """
+        rows = np.ones(self.unit.size, dtype=bool) if rows is None else rows
+        part = np.asarray(values, dtype=float)[rows]
+        unit, time = self.unit[rows], self.time[rows]
+        b_unit = np.column_stack([np.bincount(unit, weights=c, minlength=self.n_units)
+                                  for c in part.T])
+        b_time = np.column_stack([np.bincount(time, weights=c, minlength=self.n_periods)
+                                  for c in part.T])
+        b_cov = (np.zeros((0, part.shape[1])) if self.covariates is None
+                 else self.covariates[rows].T @ part)
+        return b_unit, b_time, b_cov
+
+    @cached_property
+    def _covariate_block(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Dummy-covariate cross products, :math:`A^+B` and the inverse Schur complement."""
+        x = self.covariates[self.fit_rows]
+        b_unit, b_time = self._sums(x)
+        a_unit, a_time = self.solve_normal(b_unit, b_time)
+        gram = x.T @ (self.fit_weights[:, None] * x)
+        schur = gram - (b_unit.T @ a_unit + b_time.T @ a_time)
+        left = np.diag(schur) / np.maximum(np.diag(gram), 1e-300)  # variation beyond effects
+        if left.min() <= 1e-10 or 1 / np.linalg.cond(schur) <= 1e-12:
+            raise PanelError("the covariates are collinear with the unit and period effects "
+                             "on the untreated observations (e.g. time-invariant covariates); "
+                             "drop them or use time-varying ones.")
+        return b_unit, b_time, np.linalg.inv(schur)
+
+    def solve(self, b_unit: np.ndarray, b_time: np.ndarray, b_cov: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r"""Solve the normal equations of effects and covariates on the fitting rows.
+
+        Notes
+        -----
+        With :math:`A` the dummy block (solved by :meth:`solve_normal`), :math:`B` the
+        dummy-covariate cross products and :math:`C = X_c'WX_c`,
+
+        .. math::
+
+            \gamma_c = (C - B'A^+B)^{-1}(b_c - B'A^+b_d), \qquad
+            \gamma_d = A^+(b_d - B\gamma_c).
+        """
+        if self.covariates is None:
+            g_unit, g_time = self.solve_normal(b_unit, b_time)
+            return g_unit, g_time, np.zeros((0, b_unit.shape[1]))
+        cross_unit, cross_time, schur_inv = self._covariate_block
+        a_unit, a_time = self.solve_normal(b_unit, b_time)
+        g_cov = schur_inv @ (b_cov - (cross_unit.T @ a_unit + cross_time.T @ a_time))
+        g_unit, g_time = self.solve_normal(b_unit - cross_unit @ g_cov,
+                                           b_time - cross_time @ g_cov)
+        return g_unit, g_time, g_cov
+
+    def fitted(self, g_unit: np.ndarray, g_time: np.ndarray, g_cov: np.ndarray) -> np.ndarray:
+        """Return the fitted values ``X_1 gamma`` of every observation (a column per solution)."""
+        out = g_unit[self.unit] + g_time[self.time]
+        if self.covariates is not None:
+            out = out + self.covariates @ g_cov
+        return out

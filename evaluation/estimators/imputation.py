@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from scipy.special import chdtrc
 
+from evaluation._options import check_option
 from evaluation.errors import DroppedObservationsWarning, InvalidOptionError, PanelError
 from evaluation.estimators._fixed_effects import TwoWayDesign
 from evaluation.panel import Panel
@@ -59,20 +61,24 @@ def _first_stage(panel: Panel) -> _FirstStage:
         raise PanelError("the panel needs both treated and untreated observations.")
     weights = (np.ones(keep.sum()) if panel.unit_weights is None
                else panel.unit_weights[panel.unit_codes[keep]])
+    covariates = None
+    if panel.covariates:
+        covariates = np.column_stack([panel.data[c].to_numpy(dtype=float)[keep]
+                                      for c in panel.covariates])
     design = TwoWayDesign(unit, time, ~treated, int(unit.max()) + 1, panel.n_periods,
-                          None if panel.unit_weights is None else weights)
+                          None if panel.unit_weights is None else weights, covariates)
     y = panel.data[panel.outcome].to_numpy(dtype=float)[keep]
-    alpha, lam = design.effects(y[~treated])
     time_seen = np.bincount(time[~treated], minlength=panel.n_periods) > 0
     if not time_seen[time].all():
         raise PanelError("some periods have no untreated observation, so their period effect "
                          "cannot be imputed (e.g. every unit is treated by then); drop those "
                          "periods or add never-treated units.")
+    imputed = design.fitted(*design.solve(*design.rhs((weights * y)[:, None], ~treated)))
     cohort = panel.unit_cohort[panel.unit_codes[keep]]
     cluster = (unit if panel.unit_cluster is None
                else panel.unit_cluster[panel.unit_codes[keep]])
-    return _FirstStage(keep, design, y - alpha[unit] - lam[time], treated, time - cohort,
-                       cluster, weights, panel.step if panel.time_kind == "integer" else 1)
+    return _FirstStage(keep, design, y - imputed[:, 0], treated, time - cohort, cluster,
+                       weights, panel.step if panel.time_kind == "integer" else 1)
 
 
 def _event_regressors(stage: _FirstStage, leads: bool, reference: int,
@@ -145,13 +151,8 @@ class TwoStageDiD:
         resid2 = stage.y_tilde - x2 @ beta
         design = stage.design
         fit = design.fit_rows
-        rhs_unit = np.column_stack([np.bincount(design.unit, weights=w * c,
-                                                minlength=design.n_units) for c in x2.T])
-        rhs_time = np.column_stack([np.bincount(design.time, weights=w * c,
-                                                minlength=design.n_periods) for c in x2.T])
-        gamma_unit, gamma_time = design.solve_normal(rhs_unit, rhs_time)
-        correction = (gamma_unit[design.unit] + gamma_time[design.time]) * (
-            (w * stage.y_tilde * fit)[:, None])
+        gamma = design.solve(*design.rhs(w[:, None] * x2))
+        correction = design.fitted(*gamma) * (w * stage.y_tilde * fit)[:, None]
         scores = (w * resid2)[:, None] * x2 - correction
         sums = np.column_stack([np.bincount(stage.cluster, weights=col) for col in scores.T])
         vcov = bread @ (sums.T @ sums) @ bread
@@ -173,9 +174,12 @@ class ImputationDiD:
 
     Parameters
     ----------
+    by
+        ``"event"``: one estimand per event time; ``"cohort"``: one per cohort (all its
+        treated observations). The overall effect always averages all treated observations.
     horizons
-        Event times (0, 1, ...) to report; None reports every observed post-treatment
-        event time. The overall effect averages all treated observations.
+        Event times (0, 1, ...) to report with ``by="event"``; None reports every observed
+        post-treatment event time.
     pretrend_leads
         Number of leads in the pre-trend test on untreated observations (0: no test).
     alpha
@@ -200,11 +204,13 @@ class ImputationDiD:
     within cells).
     """
 
+    by: Literal["event", "cohort"] = "event"
     horizons: tuple[int, ...] | None = None
     pretrend_leads: int = 0
     alpha: float = 0.05
 
     def __post_init__(self) -> None:
+        check_option("by", self.by, Literal["event", "cohort"])
         if self.pretrend_leads < 0:
             raise InvalidOptionError(f"pretrend_leads={self.pretrend_leads} must be >= 0.")
 
@@ -212,10 +218,15 @@ class ImputationDiD:
         """Estimate the overall and event-time effects with conservative standard errors."""
         stage = _first_stage(panel)
         treated = stage.treated
-        event = np.where(treated, stage.event, np.nan)
-        horizons = (np.unique(event[treated]).astype(int) if self.horizons is None
-                    else np.asarray(self.horizons, dtype=int))
-        estimands = [treated & (event == h) for h in horizons]
+        cohort = stage.design.time - stage.event  # grid position of each row's cohort
+        if self.by == "cohort":
+            horizons = np.unique(cohort[treated]).astype(int)
+            estimands = [treated & (cohort == g) for g in horizons]
+        else:
+            event = np.where(treated, stage.event, np.nan)
+            horizons = (np.unique(event[treated]).astype(int) if self.horizons is None
+                        else np.asarray(self.horizons, dtype=int))
+            estimands = [treated & (event == h) for h in horizons]
         if not all(e.any() for e in estimands):
             raise InvalidOptionError("a requested horizon has no treated observation.")
         w = stage.weights
@@ -223,18 +234,23 @@ class ImputationDiD:
         weight_columns /= weight_columns.sum(axis=0)
         estimates = weight_columns.T @ stage.y_tilde
         v = self._implied_weights(stage, weight_columns)
-        cohort = stage.design.time - stage.event
         cell = pd.factorize(pd.MultiIndex.from_arrays(
             [np.where(treated, cohort, -1), np.where(treated, stage.event, -1)]))[0]
         se = np.array([self._conservative_se(stage, v[:, j], cell) for j in range(v.shape[1])])
-        table = pd.DataFrame({"term": [str(h * stage.step) for h in horizons],
-                              "event_time": horizons * stage.step, "estimate": estimates[1:],
-                              "std_error": se[1:]})
+        if self.by == "cohort":
+            labels = [panel.period_label(g) for g in horizons]
+            table = pd.DataFrame({"term": [str(g) for g in labels], "group": labels,
+                                  "estimate": estimates[1:], "std_error": se[1:]})
+        else:
+            table = pd.DataFrame({"term": [str(h * stage.step) for h in horizons],
+                                  "event_time": horizons * stage.step,
+                                  "estimate": estimates[1:], "std_error": se[1:]})
         info = {"observations": int(stage.keep.sum()),
                 "untreated observations": int(stage.design.fit_rows.sum()),
                 "clusters": "unit" if panel.unit_cluster is None else panel.cluster}
         result = EstimationResult(
-            estimator="bjs", aggregation="event", table=table, alpha=self.alpha,
+            estimator="bjs", aggregation="group" if self.by == "cohort" else "event",
+            table=table, alpha=self.alpha,
             overall=pd.DataFrame({"term": ["overall"], "estimate": [estimates[0]],
                                   "std_error": [se[0]]}), info=info)
         if self.pretrend_leads:
@@ -245,16 +261,8 @@ class ImputationDiD:
     def _implied_weights(stage: _FirstStage, weights: np.ndarray) -> np.ndarray:
         """Weights :math:`v` of every observation in each estimand (columns)."""
         design = stage.design
-        w = stage.weights
-        rhs_unit = np.column_stack([np.bincount(design.unit, weights=col,
-                                                minlength=design.n_units) for col in weights.T])
-        rhs_time = np.column_stack([np.bincount(design.time, weights=col,
-                                                minlength=design.n_periods)
-                                    for col in weights.T])
-        gamma_unit, gamma_time = design.solve_normal(rhs_unit, rhs_time)
-        untreated = design.fit_rows
-        implied = -(gamma_unit[design.unit] + gamma_time[design.time]) * w[:, None]
-        return np.where(untreated[:, None], implied, weights)
+        implied = -design.fitted(*design.solve(*design.rhs(weights))) * stage.weights[:, None]
+        return np.where(design.fit_rows[:, None], implied, weights)
 
     @staticmethod
     def _conservative_se(stage: _FirstStage, v: np.ndarray, cell: np.ndarray) -> float:
@@ -281,9 +289,12 @@ class ImputationDiD:
         if x.shape[1] == 0:
             return "not available (no lead observed)"
         design = stage.design
-        xt = design.demean(x)
-        yt = design.demean(stage.y_tilde[untreated][:, None])[:, 0]
         w = design.fit_weights
+        leads = np.zeros((untreated.size, x.shape[1]))
+        leads[untreated] = x
+        xt = (leads - design.fitted(*design.solve(*design.rhs(
+            stage.weights[:, None] * leads, untreated))))[untreated]
+        yt = stage.y_tilde[untreated]  # already the residual of the untreated fit
         bread = np.linalg.inv(xt.T @ (w[:, None] * xt))
         beta = bread @ (xt.T @ (w * yt))
         resid = yt - xt @ beta
