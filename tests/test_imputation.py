@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from evaluation import Panel
-from evaluation.errors import PanelError
+from evaluation.errors import InvalidOptionError, PanelError
 from evaluation.estimators import CallawaySantAnna
 from evaluation.estimators.did import TwoWayFixedEffects
 from evaluation.estimators.imputation import ImputationDiD, TwoStageDiD
@@ -166,3 +166,23 @@ def test_imputation_by_cohort_averages_to_the_overall_effect():
     overall = float(shares.to_numpy() @ by_cohort.table["estimate"].to_numpy())
     assert overall == pytest.approx(by_cohort.overall["estimate"].iat[0], abs=1e-10)
     assert (by_cohort.table["std_error"] > 0).all()
+
+
+def test_user_estimands_with_any_weights():
+    panel = reference_panel()
+    status = panel.status_wide()[panel.unit_codes, panel.time_codes].astype(float)
+    first_cohort = status * (panel.data["cohort"].to_numpy() == 3)
+    fit = ImputationDiD().fit(panel, estimands={"all treated": status,
+                                                "cohort 3": first_cohort})
+    rows = fit.table.set_index("term")
+    assert rows.loc["all treated", "estimate"] == pytest.approx(
+        fit.overall["estimate"].iat[0], abs=1e-12)
+    assert rows.loc["all treated", "std_error"] == pytest.approx(
+        fit.overall["std_error"].iat[0], abs=1e-12)
+    by_cohort = ImputationDiD(by="cohort").fit(panel).table.set_index("group")
+    assert rows.loc["cohort 3", "estimate"] == pytest.approx(by_cohort.loc[3, "estimate"],
+                                                            abs=1e-12)
+    with pytest.raises(InvalidOptionError, match="treated observations only"):
+        ImputationDiD().fit(panel, estimands={"bad": np.ones(panel.n_obs)})
+    with pytest.raises(InvalidOptionError, match="one finite, non-negative weight per panel row"):
+        ImputationDiD().fit(panel, estimands={"short": np.ones(3)})

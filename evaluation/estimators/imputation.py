@@ -13,6 +13,7 @@ fixed-effects algebra is sparse and iterative (:mod:`._fixed_effects`).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -214,37 +215,55 @@ class ImputationDiD:
         if self.pretrend_leads < 0:
             raise InvalidOptionError(f"pretrend_leads={self.pretrend_leads} must be >= 0.")
 
-    def fit(self, panel: Panel) -> EstimationResult:
-        """Estimate the overall and event-time effects with conservative standard errors."""
+    def fit(self, panel: Panel, estimands: Mapping[str, np.ndarray] | None = None
+            ) -> EstimationResult:
+        """Estimate the overall and event-time (or cohort) effects with conservative SEs.
+
+        Parameters
+        ----------
+        panel
+            The panel.
+        estimands
+            Extra estimands: name -> non-negative weight of every row of ``panel.data``
+            (only treated rows may be positive; e.g. the indicator of a target group or a
+            trial area). Each is normalised to sum to one and reported as its own row.
+        """
         stage = _first_stage(panel)
         treated = stage.treated
         cohort = stage.design.time - stage.event  # grid position of each row's cohort
         if self.by == "cohort":
             horizons = np.unique(cohort[treated]).astype(int)
-            estimands = [treated & (cohort == g) for g in horizons]
+            masks = [treated & (cohort == g) for g in horizons]
         else:
             event = np.where(treated, stage.event, np.nan)
             horizons = (np.unique(event[treated]).astype(int) if self.horizons is None
                         else np.asarray(self.horizons, dtype=int))
-            estimands = [treated & (event == h) for h in horizons]
-        if not all(e.any() for e in estimands):
+            masks = [treated & (event == h) for h in horizons]
+        if not all(m.any() for m in masks):
             raise InvalidOptionError("a requested horizon has no treated observation.")
         w = stage.weights
-        weight_columns = np.column_stack([treated, *estimands]).astype(float) * w[:, None]
+        extra = self._user_estimands(panel, stage, estimands or {})
+        weight_columns = np.column_stack([treated, *masks, *extra.values()]
+                                         ).astype(float) * w[:, None]
         weight_columns /= weight_columns.sum(axis=0)
         estimates = weight_columns.T @ stage.y_tilde
         v = self._implied_weights(stage, weight_columns)
         cell = pd.factorize(pd.MultiIndex.from_arrays(
             [np.where(treated, cohort, -1), np.where(treated, stage.event, -1)]))[0]
         se = np.array([self._conservative_se(stage, v[:, j], cell) for j in range(v.shape[1])])
+        standard = slice(1, len(horizons) + 1)
         if self.by == "cohort":
             labels = [panel.period_label(g) for g in horizons]
             table = pd.DataFrame({"term": [str(g) for g in labels], "group": labels,
-                                  "estimate": estimates[1:], "std_error": se[1:]})
+                                  "estimate": estimates[standard], "std_error": se[standard]})
         else:
             table = pd.DataFrame({"term": [str(h * stage.step) for h in horizons],
                                   "event_time": horizons * stage.step,
-                                  "estimate": estimates[1:], "std_error": se[1:]})
+                                  "estimate": estimates[standard], "std_error": se[standard]})
+        if extra:
+            table = pd.concat([table, pd.DataFrame({
+                "term": list(extra), "estimate": estimates[standard.stop:],
+                "std_error": se[standard.stop:]})], ignore_index=True)
         info = {"observations": int(stage.keep.sum()),
                 "untreated observations": int(stage.design.fit_rows.sum()),
                 "clusters": "unit" if panel.unit_cluster is None else panel.cluster}
@@ -256,6 +275,26 @@ class ImputationDiD:
         if self.pretrend_leads:
             result.info["pre-trend test"] = self._pretrend(stage, panel)
         return result
+
+    @staticmethod
+    def _user_estimands(panel: Panel, stage: _FirstStage,
+                        estimands: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Validate user estimand weights and restrict them to the rows used."""
+        out = {}
+        for name, values in estimands.items():
+            values = np.asarray(values, dtype=float)
+            if values.shape != (panel.n_obs,) or not np.isfinite(values).all() \
+                    or (values < 0).any():
+                raise InvalidOptionError(
+                    f"estimand {name!r} needs one finite, non-negative weight per panel row "
+                    f"({panel.n_obs}); got shape {values.shape}.")
+            values = values[stage.keep]
+            if (values[~stage.treated] != 0).any() or values.sum() == 0:
+                raise InvalidOptionError(
+                    f"estimand {name!r} must put positive weight on treated observations "
+                    "only (untreated rows need weight 0).")
+            out[name] = values
+        return out
 
     @staticmethod
     def _implied_weights(stage: _FirstStage, weights: np.ndarray) -> np.ndarray:
