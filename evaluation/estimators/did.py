@@ -98,23 +98,32 @@ class TwoWayFixedEffects:
         """Event-time indicators with binned end points (never-treated rows all zero)."""
         if np.isnan(panel.unit_cohort).all():
             raise PanelError("the dynamic model needs treated units with a cohort.")
-        cohort = panel.unit_cohort[panel.unit_codes]
-        event = panel.time_codes - cohort  # NaN for never-treated rows
+        event = panel.time_codes - panel.unit_cohort[panel.unit_codes]
         step = panel.step if panel.time_kind == "integer" else 1
-        low = -np.inf if self.leads is None else -self.leads
-        high = np.inf if self.lags is None else self.lags
-        binned = np.clip(event, low, high)
-        values = np.unique(binned[~np.isnan(binned)]).astype(int)
-        values = values[values != self.reference]
-        if values.size == 0:
-            raise PanelError("no event time besides the reference period is observed.")
-        columns, labels = [], []
-        for e in values:
-            columns.append(binned == e)
-            prefix = "<=" if self.leads is not None and e == low else (
-                ">=" if self.lags is not None and e == high else "")
-            labels.append((f"{prefix}{e * step}", int(e * step)))
-        return np.column_stack(columns).astype(float), labels
+        columns, values, labels = event_time_dummies(event, self.reference, self.leads,
+                                                     self.lags, step)
+        return columns, [(label, int(e * step)) for label, e in zip(labels, values,
+                                                                    strict=True)]
+
+
+def event_time_dummies(event: np.ndarray, reference: int, leads: int | None,
+                       lags: int | None, step: int = 1
+                       ) -> tuple[np.ndarray, list[int], list[str]]:
+    """Build indicators of event times (NaN rows, e.g. never treated, are all zero).
+
+    Event times below ``-leads`` and above ``lags`` are binned into the end points and
+    ``reference`` is left out. Returns the ``(rows, k)`` indicators, their event times in
+    periods and labels in time units (``"<=-4"``, ``"-2"``, ``">=3"``).
+    """
+    low = -np.inf if leads is None else -leads
+    high = np.inf if lags is None else lags
+    binned = np.clip(event, low, high)
+    values = [int(e) for e in np.unique(binned[~np.isnan(binned)]) if e != reference]
+    if not values:
+        raise PanelError("no event time besides the reference period is observed.")
+    labels = [("<=" if e == low else ">=" if e == high else "") + str(e * step)
+              for e in values]
+    return np.column_stack([binned == e for e in values]).astype(float), values, labels
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from scipy.special import chdtrc
 from evaluation._options import check_option
 from evaluation.errors import DroppedObservationsWarning, InvalidOptionError, PanelError
 from evaluation.estimators._fixed_effects import TwoWayDesign
+from evaluation.estimators._inference import cluster_sums
+from evaluation.estimators.did import event_time_dummies
 from evaluation.panel import Panel
 from evaluation.results import EstimationResult
 
@@ -82,21 +84,6 @@ def _first_stage(panel: Panel) -> _FirstStage:
                        weights, panel.step if panel.time_kind == "integer" else 1)
 
 
-def _event_regressors(stage: _FirstStage, leads: bool, reference: int,
-                      bounds: tuple[float, float]) -> tuple[np.ndarray, list[int], list[str]]:
-    """Event-time dummies of treated cohorts (binned at ``bounds``), without ``reference``."""
-    low, high = bounds
-    binned = np.clip(stage.event, low, high)
-    values = np.unique(binned[~np.isnan(binned)]).astype(int)
-    values = [e for e in values if e != reference and (leads or e >= 0)]
-    if not values:
-        raise PanelError("no event time besides the reference period is observed.")
-    columns = np.column_stack([binned == e for e in values]).astype(float)
-    labels = [("<=" if e == low else ">=" if e == high else "") + str(e * stage.step)
-              for e in values]
-    return columns, values, labels
-
-
 @dataclass(frozen=True)
 class TwoStageDiD:
     r"""Gardner's (2021) two-stage difference-in-differences (``did2s``).
@@ -141,9 +128,8 @@ class TwoStageDiD:
         """Estimate the second-stage coefficients and their GMM-corrected covariance."""
         stage = _first_stage(panel)
         if self.dynamic:
-            bounds = (-np.inf if self.leads is None else -self.leads,
-                      np.inf if self.lags is None else self.lags)
-            x2, values, labels = _event_regressors(stage, True, self.reference, bounds)
+            x2, values, labels = event_time_dummies(stage.event, self.reference, self.leads,
+                                                    self.lags, stage.step)
         else:
             x2, values, labels = stage.treated.astype(float)[:, None], [None], ["ATT"]
         w = stage.weights
@@ -155,7 +141,7 @@ class TwoStageDiD:
         gamma = design.solve(*design.rhs(w[:, None] * x2))
         correction = design.fitted(*gamma) * (w * stage.y_tilde * fit)[:, None]
         scores = (w * resid2)[:, None] * x2 - correction
-        sums = np.column_stack([np.bincount(stage.cluster, weights=col) for col in scores.T])
+        sums = cluster_sums(scores, stage.cluster)
         vcov = bread @ (sums.T @ sums) @ bread
         table = pd.DataFrame({"term": labels, "estimate": beta,
                               "std_error": np.sqrt(np.diag(vcov))})
@@ -339,7 +325,7 @@ class ImputationDiD:
         resid = yt - xt @ beta
         cluster = stage.cluster[untreated]
         scores = (w * resid)[:, None] * xt
-        sums = np.column_stack([np.bincount(cluster, weights=c) for c in scores.T])
+        sums = cluster_sums(scores, cluster)
         vcov = bread @ (sums.T @ sums) @ bread
         statistic = float(beta @ np.linalg.solve(vcov, beta))
         return (f"Wald chi2({beta.size}) = {statistic:.3f}, "
