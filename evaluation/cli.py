@@ -75,6 +75,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``evaluation`` command."""
+    from evaluation.estimators import ESTIMATORS
     from evaluation.synthetic.scenario import DEFAULT_SEED, SCENARIOS
 
     parser = argparse.ArgumentParser(
@@ -103,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--never-treated", default="nan",
                      help="cohort value of never-treated units (default NaN; R did uses 0)")
     est.add_argument("--covariates", default="", help="comma-separated covariate columns")
-    est.add_argument("--estimator", default="cs", choices=("cs", "twfe", "sa", "bjs", "did2s"))
+    est.add_argument("--estimator", default="cs", choices=tuple(ESTIMATORS))
     est.add_argument("--control", default="never", choices=("never", "notyet"))
     est.add_argument("--method", default="dr", choices=("dr", "ipw", "reg"))
     est.add_argument("--base-period", default="varying", choices=("varying", "universal"))

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from evaluation.errors import EvaluationError, InvalidOptionError
+from evaluation.estimators import ESTIMATORS
 from evaluation.estimators.callaway_santanna import CallawaySantAnna
 from evaluation.panel import Panel
 from evaluation.results import ESTIMATE_COLUMNS
@@ -113,6 +114,6 @@ def estimate_table(
                                      "use none or simple (static) or event (dynamic).")
         result = TwoWayFixedEffects(dynamic=aggregate == "event", alpha=alpha).fit(panel)
     else:
-        raise InvalidOptionError(f"estimator {estimator!r} is not available; use cs, twfe, "
-                                 "sa, bjs or did2s.")
+        raise InvalidOptionError(f"estimator {estimator!r} is not available; use one of "
+                                 f"{', '.join(ESTIMATORS)}.")
     return result.to_frame()[ESTIMATE_COLUMNS]

@@ -1,4 +1,4 @@
-"""Estimators: one module per family; ``ESTIMATORS`` maps CLI names to classes."""
+"""Estimators: one module per family; ``ESTIMATORS`` lists the command-line names."""
 
 from evaluation.estimators.callaway_santanna import CallawaySantAnna, GroupTimeResult
 from evaluation.estimators.compare import compare_estimators

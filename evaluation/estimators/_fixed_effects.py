@@ -46,7 +46,7 @@ class TwoWayDesign:
     weights: np.ndarray | None = None
     covariates: np.ndarray | None = None
 
-    @property
+    @cached_property
     def fit_weights(self) -> np.ndarray:
         """Weights of the fitting rows (ones without weights)."""
         if self.weights is None:
@@ -101,14 +101,18 @@ class TwoWayDesign:
         gamma_unit = (rhs_unit - counts @ gamma_time) * inv_unit[:, None]
         return gamma_unit, gamma_time
 
+    def _block_sums(self, values: np.ndarray, rows: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Sum the columns of ``values`` (one row per selected row) per unit and period."""
+        unit, time = self.unit[rows], self.time[rows]
+        return (np.column_stack([np.bincount(unit, weights=c, minlength=self.n_units)
+                                 for c in values.T]),
+                np.column_stack([np.bincount(time, weights=c, minlength=self.n_periods)
+                                 for c in values.T]))
+
     def _sums(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Weighted sums of the columns of ``values`` (fitting rows) per unit and period."""
-        unit, time = self.unit[self.fit_rows], self.time[self.fit_rows]
-        weighted = values * self.fit_weights[:, None]
-        return (np.column_stack([np.bincount(unit, weights=c, minlength=self.n_units)
-                                 for c in weighted.T]),
-                np.column_stack([np.bincount(time, weights=c, minlength=self.n_periods)
-                                 for c in weighted.T]))
+        return self._block_sums(values * self.fit_weights[:, None], self.fit_rows)
 
     def demean(self, values: np.ndarray) -> np.ndarray:
         """Residuals of the columns of ``values`` (fitting rows) on unit and period effects."""
@@ -116,15 +120,6 @@ class TwoWayDesign:
         gamma_unit, gamma_time = self.solve_normal(*self._sums(values))
         unit, time = self.unit[self.fit_rows], self.time[self.fit_rows]
         return values - gamma_unit[unit] - gamma_time[time]
-
-    def effects(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        r"""Fit unit and period effects to ``y`` (values on the fitting rows).
-
-        Returns ``(alpha, lam)``; only sums :math:`\alpha_i + \lambda_t` are identified.
-        Units or periods without fitting rows get zero.
-        """
-        gamma_unit, gamma_time = self.solve_normal(*self._sums(np.asarray(y)[:, None]))
-        return gamma_unit[:, 0], gamma_time[:, 0]
 
     def rhs(self, values: np.ndarray, rows: np.ndarray | None = None
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -134,11 +129,7 @@ class TwoWayDesign:
         """
         rows = np.ones(self.unit.size, dtype=bool) if rows is None else rows
         part = np.asarray(values, dtype=float)[rows]
-        unit, time = self.unit[rows], self.time[rows]
-        b_unit = np.column_stack([np.bincount(unit, weights=c, minlength=self.n_units)
-                                  for c in part.T])
-        b_time = np.column_stack([np.bincount(time, weights=c, minlength=self.n_periods)
-                                  for c in part.T])
+        b_unit, b_time = self._block_sums(part, rows)
         b_cov = (np.zeros((0, part.shape[1])) if self.covariates is None
                  else self.covariates[rows].T @ part)
         return b_unit, b_time, b_cov

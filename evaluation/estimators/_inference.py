@@ -32,6 +32,30 @@ def cluster_sums(influence: np.ndarray, cluster: np.ndarray | None) -> np.ndarra
                             for column in influence.T])
 
 
+def cluster_robust_ols(x: np.ndarray, y: np.ndarray, weights: np.ndarray,
+                       cluster: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Weighted least squares with its cluster-robust (sandwich) covariance.
+
+    Returns
+    -------
+    tuple
+        Coefficients :math:`\hateta` and covariance :math:`\hat V` (no small-sample
+        factor).
+
+    Notes
+    -----
+    .. math::
+
+        \hateta = (X'WX)^{-1}X'Wy, \qquad
+        \hat V = (X'WX)^{-1}\Big[\sum_c s_c s_c'\Big](X'WX)^{-1}, \quad
+        s_c = \sum_{i \in c} w_i \hat e_i x_i.
+    """
+    bread = np.linalg.inv(x.T @ (weights[:, None] * x))
+    beta = bread @ (x.T @ (weights * y))
+    sums = cluster_sums((weights * (y - x @ beta))[:, None] * x, cluster)
+    return beta, bread @ (sums.T @ sums) @ bread
+
+
 def influence_covariance(influence: np.ndarray, cluster: np.ndarray | None = None) -> np.ndarray:
     r"""Covariance matrix of :math:`\hat\theta` from its influence functions.
 

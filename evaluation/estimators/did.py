@@ -183,7 +183,7 @@ def fit_two_way(panel: Panel, regressors: np.ndarray, *, small_sample: bool = Fa
     and over 10 GB for 100,000 units x 20 periods with dozens of event-time regressors.
     """
     from evaluation.estimators._fixed_effects import TwoWayDesign
-    from evaluation.estimators._inference import cluster_sums
+    from evaluation.estimators._inference import cluster_robust_ols
 
     keep = np.ones(panel.n_obs, dtype=bool) if rows is None else rows
     unit = np.unique(panel.unit_codes[keep], return_inverse=True)[1]
@@ -201,15 +201,11 @@ def fit_two_way(panel: Panel, regressors: np.ndarray, *, small_sample: bool = Fa
                          "effects (e.g. every unit is treated in every period, or a cohort is "
                          "never observed at some event time); the fixed-effects regression "
                          "cannot be estimated.")
-    bread = np.linalg.inv(x.T @ (weights[:, None] * x))
-    params = bread @ (x.T @ (weights * y))
-    scores = (weights * (y - x @ params))[:, None] * x
     clusters = (unit if panel.unit_cluster is None
                 else np.unique(panel.unit_cluster[panel.unit_codes[keep]],
                                return_inverse=True)[1])
-    sums = cluster_sums(scores, clusters)
-    cov = bread @ (sums.T @ sums) @ bread
+    params, cov = cluster_robust_ols(x, y, weights, clusters)
     if small_sample:
-        g, k = sums.shape[0], x.shape[1]
+        g, k = int(clusters.max()) + 1, x.shape[1]
         cov *= g / (g - 1) * (n - 1) / (n - k)
     return TwoWayFit(params, cov, n)

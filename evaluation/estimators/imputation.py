@@ -24,7 +24,7 @@ from scipy.special import chdtrc
 from evaluation._options import check_option
 from evaluation.errors import DroppedObservationsWarning, InvalidOptionError, PanelError
 from evaluation.estimators._fixed_effects import TwoWayDesign
-from evaluation.estimators._inference import cluster_sums
+from evaluation.estimators._inference import cluster_robust_ols, cluster_sums
 from evaluation.estimators.did import event_time_dummies
 from evaluation.panel import Panel
 from evaluation.results import EstimationResult
@@ -259,7 +259,7 @@ class ImputationDiD:
             overall=pd.DataFrame({"term": ["overall"], "estimate": [estimates[0]],
                                   "std_error": [se[0]]}), info=info)
         if self.pretrend_leads:
-            result.info["pre-trend test"] = self._pretrend(stage, panel)
+            result.info["pre-trend test"] = self._pretrend(stage)
         return result
 
     @staticmethod
@@ -303,7 +303,7 @@ class ImputationDiD:
         sums = np.bincount(stage.cluster, weights=v * resid)
         return float(np.sqrt(sums @ sums))
 
-    def _pretrend(self, stage: _FirstStage, panel: Panel) -> str:
+    def _pretrend(self, stage: _FirstStage) -> str:
         """BJS test 1: leads of eventually treated units on untreated observations only."""
         untreated = stage.design.fit_rows
         event = stage.event[untreated]
@@ -314,19 +314,12 @@ class ImputationDiD:
         if x.shape[1] == 0:
             return "not available (no lead observed)"
         design = stage.design
-        w = design.fit_weights
         leads = np.zeros((untreated.size, x.shape[1]))
         leads[untreated] = x
         xt = (leads - design.fitted(*design.solve(*design.rhs(
             stage.weights[:, None] * leads, untreated))))[untreated]
         yt = stage.y_tilde[untreated]  # already the residual of the untreated fit
-        bread = np.linalg.inv(xt.T @ (w[:, None] * xt))
-        beta = bread @ (xt.T @ (w * yt))
-        resid = yt - xt @ beta
-        cluster = stage.cluster[untreated]
-        scores = (w * resid)[:, None] * xt
-        sums = cluster_sums(scores, cluster)
-        vcov = bread @ (sums.T @ sums) @ bread
+        beta, vcov = cluster_robust_ols(xt, yt, design.fit_weights, stage.cluster[untreated])
         statistic = float(beta @ np.linalg.solve(vcov, beta))
         return (f"Wald chi2({beta.size}) = {statistic:.3f}, "
                 f"p = {chdtrc(beta.size, statistic):.4f}")
