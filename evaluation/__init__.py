@@ -5,6 +5,8 @@ Public entry points:
 * :class:`Panel` — the one place where a long panel is validated and indexed;
 * :func:`simulate_municipalities`, :func:`simulate_jobseekers`, :func:`write_synthetic_data`
   — synthetic panels with their true effects (:mod:`evaluation.simulate`);
+* :func:`match` and :class:`MatchResult` — matched comparison groups and balance
+  (:mod:`evaluation.matching`);
 * :mod:`evaluation.describe` and :mod:`evaluation.report` — the report chapters.
 """
 
@@ -14,6 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below are imported lazily (fast start-up of the CLI)
+    from evaluation.matching import MatchResult, match
     from evaluation.panel import Panel
     from evaluation.simulate import (
         Scenario,
@@ -24,7 +27,8 @@ if TYPE_CHECKING:  # the names below are imported lazily (fast start-up of the C
         write_synthetic_data,
     )
 
-_LAZY = {"Panel": "evaluation.panel", "Scenario": "evaluation.simulate",
+_LAZY = {"Panel": "evaluation.panel", "match": "evaluation.matching",
+         "MatchResult": "evaluation.matching", "Scenario": "evaluation.simulate",
          "SimulatedPanel": "evaluation.simulate", "get_scenario": "evaluation.simulate",
          "simulate_jobseekers": "evaluation.simulate",
          "simulate_municipalities": "evaluation.simulate",
@@ -45,11 +49,13 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "MatchResult",
     "Panel",
     "Scenario",
     "SimulatedPanel",
     "__version__",
     "get_scenario",
+    "match",
     "simulate_jobseekers",
     "simulate_municipalities",
     "write_synthetic_data",

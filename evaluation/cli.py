@@ -8,6 +8,12 @@ Sub-commands::
         [--control never|notyet] [--method dr|ipw|reg] [--base-period varying|universal]
         [--anticipation K] [--aggregate none|simple|event|group|calendar] [--cluster COL]
         [--se analytic|bootstrap] [--draws B] [--seed S] [--alpha 0.05] --output FILE.csv
+    evaluation match --data FILE --unit COL --treatment COL --covariates COL,COL
+        [--method nearest|optimal|cem|ebal|ipw]
+        [--distance logit|probit|mahalanobis|robust_mahalanobis|euclidean|scaled_euclidean]
+        [--ratio K] [--replace] [--caliper X] [--exact COL,COL]
+        [--order largest|smallest|random|data] [--discard none|both|control|treated]
+        [--seed S] --output FILE.csv [--balance FILE.csv]
     evaluation report --data DIR --out DIR
 
 Errors the user can fix (bad options, bad data) end with a one-line message on stderr
@@ -65,6 +71,39 @@ def _estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Columns of the balance file written by ``evaluation match --balance``.
+BALANCE_FILE_COLUMNS = ("mean_treated", "mean_control", "smd_before", "smd_after",
+                        "var_ratio_before", "var_ratio_after", "ecdf_max_after")
+
+
+def _columns(value: str | None) -> list[str]:
+    return [c.strip() for c in (value or "").split(",") if c.strip()]
+
+
+def _match(args: argparse.Namespace) -> int:
+    from evaluation.estimate import read_table
+    from evaluation.matching import match
+
+    covariates, exact = _columns(args.covariates), _columns(args.exact)
+    data = read_table(args.data, [args.unit, args.treatment, *covariates, *exact])
+    result = match(data, unit=args.unit, treatment=args.treatment, covariates=covariates,
+                   method=args.method, distance=args.distance, ratio=args.ratio,
+                   replace=args.replace, caliper=args.caliper, exact=exact or None,
+                   order=args.order, discard=args.discard, seed=args.seed)
+    kept = result.to_frame()
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    kept.to_csv(args.output, index=False)
+    sizes = result.sample_sizes()
+    print(f"wrote {len(kept)} units ({int(sizes.loc['Matched', 'treated'])} treated, "
+          f"{int(sizes.loc['Matched', 'control'])} controls) to {args.output}")
+    if args.balance:
+        table = result.balance().loc[:, list(BALANCE_FILE_COLUMNS)].reset_index()
+        Path(args.balance).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.balance, index=False)
+        print(f"wrote balance of {len(table)} variables to {args.balance}")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from evaluation.report import build_report
 
@@ -118,6 +157,28 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--alpha", type=float, default=0.05)
     est.add_argument("--output", required=True, help="CSV file for the estimates")
     est.set_defaults(func=_estimate)
+
+    mat = sub.add_parser("match", help="build a matched or weighted comparison group")
+    mat.add_argument("--data", required=True, help="one row per unit, .csv or .parquet")
+    mat.add_argument("--unit", required=True)
+    mat.add_argument("--treatment", required=True, help="0/1 column (1 = treated)")
+    mat.add_argument("--covariates", required=True, help="comma-separated covariate columns")
+    mat.add_argument("--method", default="nearest",
+                     choices=("nearest", "optimal", "cem", "ebal", "ipw"))
+    mat.add_argument("--distance", default="logit",
+                     help="logit, probit, mahalanobis, robust_mahalanobis, euclidean, "
+                          "scaled_euclidean, or a column holding a user score")
+    mat.add_argument("--ratio", type=int, default=1, help="controls per treated unit")
+    mat.add_argument("--replace", action="store_true", help="match with replacement")
+    mat.add_argument("--caliper", type=float, default=None,
+                     help="caliper on the distance in standard deviations")
+    mat.add_argument("--exact", default="", help="comma-separated columns to match exactly")
+    mat.add_argument("--order", default=None, choices=("largest", "smallest", "random", "data"))
+    mat.add_argument("--discard", default="none", choices=("none", "both", "control", "treated"))
+    mat.add_argument("--seed", type=int, default=None, help="seed of --order random")
+    mat.add_argument("--output", required=True, help="CSV file for the kept units")
+    mat.add_argument("--balance", default=None, help="CSV file for the balance table")
+    mat.set_defaults(func=_match)
 
     rep = sub.add_parser("report", help="execute the report notebooks and render HTML")
     rep.add_argument("--data", required=True, help="directory with the data and manifest")

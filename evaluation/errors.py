@@ -77,12 +77,40 @@ class SimulationError(EvaluationError, ValueError):
     """Simulator parameters are invalid or inconsistent."""
 
 
+class MatchingError(EvaluationError, ValueError):
+    """A comparison group could not be built as asked (bad treatment, covariates or options)."""
+
+
+class TreatmentNotBinaryError(MatchingError):
+    """The treatment column does not hold exactly two values coded as treated and control."""
+
+
+class NoControlsInStratumError(MatchingError):
+    """An exact-matching stratum holds treated units but no control units."""
+
+
+class NoMatchesError(MatchingError):
+    """Matching left no treated unit with a match (for example a caliper that is too tight)."""
+
+
+class InfeasibleBalanceError(MatchingError):
+    """Weights that balance the requested moments do not exist or were not found."""
+
+
 class EvaluationWarning(UserWarning):
     """Base class of every warning issued by the package."""
 
 
 class DroppedObservationsWarning(EvaluationWarning):
     """Rows were dropped from a panel (for example because the outcome was missing)."""
+
+
+class UnmatchedUnitsWarning(EvaluationWarning):
+    """Some treated units got fewer matches than asked for, or none."""
+
+
+class RegressionToMeanWarning(EvaluationWarning):
+    """Matching on pre-treatment outcome levels can create bias through regression to the mean."""
 
 
 class ReportError(EvaluationError):

@@ -52,6 +52,7 @@ from evaluation.errors import (
     CohortOutOfRangeError,
     DuplicateObservationError,
     InvalidOptionError,
+    InvalidWeightError,
     MissingColumnError,
     NoComparisonUnitsError,
     PanelError,
@@ -609,6 +610,55 @@ class Panel:
                 f"then (cohorts {cohorts}). Reduce anticipation, add comparison units, or "
                 f"{coding}."
             )
+
+    def with_unit_weights(self, weights: pd.Series, *, name: str = "match_weight") -> Panel:
+        r"""Return the panel of the units with a positive weight, weighted by it.
+
+        This is how a matched or reweighted comparison group reaches the estimators.
+
+        Parameters
+        ----------
+        weights
+            Weight per unit, indexed by unit id (for example
+            :meth:`evaluation.matching.MatchResult.unit_weights`). Units of the panel not in
+            the index, or with weight 0, are left out.
+        name
+            Name of the new weight column.
+
+        Returns
+        -------
+        Panel
+            A new panel with the same roles; its weight is :math:`w^{\text{panel}}_i\,w_i`
+            (just :math:`w_i` when the panel had no weights).
+
+        Raises
+        ------
+        InvalidWeightError
+            If weights are negative or not finite, or no unit of the panel has a positive one.
+        """
+        values = pd.to_numeric(pd.Series(weights), errors="coerce")
+        if not np.isfinite(values.to_numpy(dtype=float)).all() or (values < 0).any():
+            raise InvalidWeightError("unit weights must be finite and non-negative.")
+        if values.index.has_duplicates:
+            raise InvalidWeightError("unit weights must have one entry per unit id; "
+                                     f"{int(values.index.duplicated().sum())} ids repeat.")
+        unit_weight = self.data[self.unit].map(values).fillna(0.0).to_numpy(dtype=float)
+        keep = unit_weight > 0
+        if not keep.any():
+            raise InvalidWeightError(
+                f"none of the {self.n_units} units of the panel has a positive weight; the "
+                f"weights' ids (e.g. {list(values.index[:3])}) must be values of column "
+                f"{self.unit!r}.")
+        frame = self.data.loc[keep].copy()
+        if self.weights is not None:
+            unit_weight = unit_weight * self.data[self.weights].to_numpy(dtype=float)
+        if name in frame.columns:
+            raise InvalidOptionError(f"name={name!r} is already a column of the panel; pick "
+                                     "another name for the weight column.")
+        frame[name] = unit_weight[keep]
+        return Panel(frame, unit=self.unit, time=self.time, outcome=list(self.outcomes),
+                     cohort=self.cohort, status=self.status, covariates=self.covariates,
+                     weights=name, cluster=self.cluster, never_treated=self.never_treated)
 
     def _column(self, column: str) -> pd.Series:
         """Return a column of :attr:`data` or raise MissingColumnError."""

@@ -57,18 +57,23 @@ class SunAbraham:
     .. math::
 
         \hat\nu_\ell = \sum_g \hat p_{g\ell}\,\hat\delta_{g\ell}, \qquad
-        \hat p_{g\ell} = \frac{N_{g\ell}}{\sum_{g'} N_{g'\ell}},
+        \hat p_{g\ell} = \frac{N_{g\ell}}{\sum_{g'} N_{g'\ell}}, \qquad
+        N_{g\ell} = \sum_i w_i N_{i,g\ell},
 
-    with :math:`N_{g\ell}` the observations of cohort :math:`g` at relative period
-    :math:`\ell`. By the delta method,
+    with :math:`N_{i,g\ell}` the observations of unit :math:`i` in cohort :math:`g` at
+    relative period :math:`\ell` and :math:`w_i` the panel's unit weights (one without
+    weights, when :math:`N_{g\ell}` counts the cell's observations). By the delta method,
     :math:`\mathrm{Var}(\hat\nu) = P\,V_\delta P' + \Delta\,V_p \Delta'` with
     :math:`V_\delta` the cluster-robust covariance of :math:`\hat\delta`, :math:`V_p` the
     covariance of the shares from their influence functions (clustered the same way),
     :math:`P` the share weights and :math:`\Delta` the cohort effects, as in Sun and Abraham
     (2021, appendix) and Stata's ``eventstudyinteract``. The two estimates are treated as
-    independent; their covariance is exactly zero when clusters are single units (then the
-    result equals Callaway and Sant'Anna's with a universal base period, standard errors
-    included) but not within larger clusters.
+    independent; their covariance is exactly zero when clusters are single units and the
+    weights are constant within cohorts, e.g. without weights (then the result equals
+    Callaway and Sant'Anna's with a universal base period, standard errors included), but
+    not within larger clusters nor with weights varying within a cohort (a cohort's
+    weighted residuals :math:`w_i\hat e_{it}` sum to zero, its :math:`w_i^2\hat e_{it}`
+    need not), where the two standard errors differ slightly.
     """
 
     control: SunAbrahamControl = "never"
@@ -210,12 +215,18 @@ class _Design:
         Notes
         -----
         For the set :math:`S_\ell` of cohorts observed at relative period :math:`\ell`,
-        :math:`p_{g\ell} = N_{g\ell}/N_{S\ell}`; unit :math:`i`'s influence function is
-        :math:`n(N_{i,g\ell} - p_{g\ell} N_{i,S\ell})/N_{S\ell}` with
-        :math:`N_{i,\cdot}` its number of observations in the cell.
+        :math:`p_{g\ell} = N_{g\ell}/N_{S\ell}` with the weighted counts
+        :math:`N_{g\ell} = \sum_i w_i N_{i,g\ell}` and :math:`N_{S\ell} = \sum_i w_i
+        N_{i,S\ell}`, :math:`N_{i,\cdot}` being unit :math:`i`'s number of observations in
+        the cell and :math:`w_i` its weight (one without weights). Unit :math:`i`'s
+        influence function is :math:`n\,w_i(N_{i,g\ell} - p_{g\ell} N_{i,S\ell})/N_{S\ell}`,
+        the weights entering as in the weighted least-squares scores of
+        :func:`~evaluation.estimators.did.fit_two_way` (fixed sampling weights); it does
+        not change when the weights are multiplied by a constant.
         """
         units = panel.unit_codes[self.rows]
         n = panel.n_units
+        unit_weights = panel.unit_weights
         weights = np.zeros(len(self.labels))
         influence = np.zeros((n, len(self.labels)))
         for j, (g, ell) in enumerate(self.labels):
@@ -223,6 +234,9 @@ class _Design:
             in_cell = at_ell & (self.cohort_of_row == g)
             count_cell = np.bincount(units[in_cell], minlength=n).astype(float)
             count_all = np.bincount(units[at_ell], minlength=n).astype(float)
+            if unit_weights is not None:
+                count_cell *= unit_weights
+                count_all *= unit_weights
             weights[j] = count_cell.sum() / count_all.sum()
             influence[:, j] = n * (count_cell - weights[j] * count_all) / count_all.sum()
         return weights, influence
