@@ -13,8 +13,9 @@ from typing import Literal
 
 import numpy as np
 import statsmodels.api as sm
+from scipy.linalg import qr
 from scipy.stats import rankdata
-from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+from statsmodels.tools.sm_exceptions import PerfectSeparationError, PerfectSeparationWarning
 
 from evaluation.errors import MatchingError
 
@@ -26,7 +27,10 @@ _SQRT_EPS = float(np.sqrt(np.finfo(float).eps))
 
 def propensity_score(design: np.ndarray, treated: np.ndarray, link: ScoreLink = "logit",
                      weights: np.ndarray | None = None) -> np.ndarray:
-    r"""Fitted probability of treatment from a binomial GLM (statsmodels).
+    r"""Fit a logit or probit model of treatment and return the fitted probabilities.
+
+    statsmodels' ``Logit``/``Probit`` (Newton's method) without weights, its binomial
+    ``GLM`` with frequency weights otherwise; linearly dependent columns are dropped first.
 
     Parameters
     ----------
@@ -51,21 +55,30 @@ def propensity_score(design: np.ndarray, treated: np.ndarray, link: ScoreLink = 
         If the model separates treated and control units perfectly (a covariate predicts
         treatment exactly, so scores of 0 or 1 make matching meaningless).
     """
-    link_class = sm.families.links.Logit() if link == "logit" else sm.families.links.Probit()
     x = sm.add_constant(design, has_constant="add")
-    model = sm.GLM(treated.astype(float), x, family=sm.families.Binomial(link=link_class),
-                   freq_weights=weights)
+    x = x[:, independent_columns(x)]
+    y = treated.astype(float)
     with warnings.catch_warnings():
         warnings.simplefilter("error", PerfectSeparationWarning)
         try:
-            fit = model.fit(tol=1e-12, maxiter=200)
-        except (PerfectSeparationWarning, np.linalg.LinAlgError) as exc:
+            if weights is None:  # Newton on the discrete model: faster than IRLS at scale
+                model = sm.Logit(y, x) if link == "logit" else sm.Probit(y, x)
+                fit = model.fit(method="newton", tol=1e-12, maxiter=200, disp=0)
+                fitted = fit.predict()
+            else:
+                link_class = (sm.families.links.Logit() if link == "logit"
+                              else sm.families.links.Probit())
+                model = sm.GLM(y, x, family=sm.families.Binomial(link=link_class),
+                               freq_weights=weights)
+                fitted = model.fit(tol=1e-12, maxiter=200).fittedvalues
+        except (PerfectSeparationWarning, PerfectSeparationError,
+                np.linalg.LinAlgError) as exc:
             raise MatchingError(
                 "the propensity-score model separates treated and control units perfectly "
                 f"({exc.__class__.__name__}); some covariate (or category) predicts treatment "
                 "exactly. Match exactly on it with exact=[...] or drop it from the "
                 "covariates.") from exc
-    score = np.asarray(fit.fittedvalues, dtype=float)
+    score = np.asarray(fitted, dtype=float)
     if ((score < 1e-10) | (score > 1 - 1e-10)).any():
         raise MatchingError(
             "the propensity-score model gives scores of 0 or 1 to some units (quasi-complete "
@@ -165,6 +178,16 @@ def pooled_sd(x: np.ndarray, treated: np.ndarray, binary: np.ndarray) -> np.ndar
             resid = np.concatenate([col[g] - col[g].mean() for g in (treated, ~treated)])
             out[j] = np.sqrt(resid @ resid / (n - 2))
     return out
+
+
+def independent_columns(a: np.ndarray) -> np.ndarray:
+    """Return indices of a maximal set of linearly independent columns (pivoted QR)."""
+    if a.shape[1] == 0:
+        return np.arange(0)
+    _, r, pivots = qr(a, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(r))
+    rank = int((diag > diag[0] * 1e-10).sum()) if diag.size and diag[0] > 0 else 0
+    return np.sort(pivots[:rank])
 
 
 def _inverse_root(cov: np.ndarray) -> np.ndarray:

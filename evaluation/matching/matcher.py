@@ -149,6 +149,9 @@ def match(
         raise InvalidOptionError(f"ratio={ratio!r} must be a positive integer.")
     if moments not in (1, 2):
         raise InvalidOptionError(f"moments={moments!r} must be 1 (means) or 2 (and variances).")
+    _check_method_options(method, ratio=ratio, replace=replace, caliper=caliper, exact=exact,
+                          order=order, mahalanobis=mahalanobis, cutpoints=cutpoints,
+                          moments=moments)
     treated = treatment_indicator(data, treatment)
     ids = _unit_ids(data, unit)
     base = _sampling_weights(data, weights)
@@ -208,6 +211,9 @@ def match(
         if score is None:
             raise InvalidOptionError("method='ipw' needs a propensity score: distance='logit', "
                                      "'probit' or a user score in (0, 1).")
+        if ((score <= 0) | (score >= 1)).any():
+            raise MatchingError("method='ipw' needs scores strictly between 0 and 1; the user "
+                                "score is not a probability.")
         w = np.where(eligible, ipw_att_weights(score, treated), 0.0)
     else:
         moments_matrix, names = _moment_matrix(balance_covs, moments)
@@ -230,6 +236,23 @@ def match(
         "order": order if method == "nearest" else None, "mahalanobis": mahalanobis,
         "discard": discard if discard != "none" else None}
     return MatchResult(units, pairs, method, distance_name, balance_covs, base, data, info)
+
+
+def _check_method_options(method: str, **given) -> None:
+    """Reject options that the chosen method would silently ignore."""
+    defaults = {"ratio": 1, "replace": False, "caliper": None, "exact": None, "order": None,
+                "mahalanobis": None, "cutpoints": None, "moments": 1}
+    applies = {"nearest": {"ratio", "replace", "caliper", "exact", "order", "mahalanobis"},
+               "optimal": {"ratio", "caliper", "exact", "mahalanobis"},
+               "cem": {"cutpoints"}, "ebal": {"moments"}, "ipw": set()}[method]
+    unused = [k for k, v in given.items()
+              if k not in applies and v not in (defaults[k], [], ())]
+    if unused:
+        hint = (" For cem, add exact variables to the covariates (categoricals are matched "
+                "exactly)." if method == "cem" and "exact" in unused else "")
+        raise InvalidOptionError(f"method={method!r} does not use {', '.join(unused)}; leave "
+                                 f"{'them' if len(unused) > 1 else 'it'} unset or choose a "
+                                 f"method that does.{hint}")
 
 
 def _fill(mask: np.ndarray, values: np.ndarray) -> np.ndarray:

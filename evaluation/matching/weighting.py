@@ -8,6 +8,7 @@ import numpy as np
 from scipy.optimize import linprog, minimize, root
 
 from evaluation.errors import InfeasibleBalanceError
+from evaluation.matching.distance import independent_columns
 
 #: Largest standardised moment imbalance accepted from entropy balancing.
 BALANCE_TOLERANCE = 1e-10
@@ -78,7 +79,7 @@ def entropy_balance(moments: np.ndarray, treated: np.ndarray, names: Sequence[st
     scale = controls.std(axis=0)
     scale[scale == 0] = 1.0
     centred = (controls - target) / scale
-    independent = _independent_columns(centred)
+    independent = independent_columns(centred)
     a = centred[:, independent]
 
     def dual(lam: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -139,15 +140,3 @@ def _explain_infeasible(controls: np.ndarray, target: np.ndarray, names: Sequenc
             f"{', '.join(map(repr, names))} lie outside the convex hull of the controls' "
             "values, so no non-negative weights reproduce them jointly. Balance fewer moments "
             "or restrict the treated group to units with comparable controls.")
-
-
-def _independent_columns(a: np.ndarray) -> np.ndarray:
-    """Return indices of a maximal set of linearly independent columns (pivoted QR)."""
-    from scipy.linalg import qr
-
-    if a.shape[1] == 0:
-        return np.arange(0)
-    _, r, pivots = qr(a, mode="economic", pivoting=True)
-    diag = np.abs(np.diag(r))
-    rank = int((diag > diag[0] * 1e-10).sum()) if diag.size and diag[0] > 0 else 0
-    return np.sort(pivots[:rank])
