@@ -85,7 +85,10 @@ def _match(args: argparse.Namespace) -> int:
     from evaluation.matching import match
 
     covariates, exact = _columns(args.covariates), _columns(args.exact)
-    data = read_table(args.data, [args.unit, args.treatment, *covariates, *exact])
+    from evaluation.matching.matcher import COVARIATE_DISTANCES, SCORE_DISTANCES
+
+    score = [] if args.distance in SCORE_DISTANCES + COVARIATE_DISTANCES else [args.distance]
+    data = read_table(args.data, [args.unit, args.treatment, *covariates, *exact, *score])
     result = match(data, unit=args.unit, treatment=args.treatment, covariates=covariates,
                    method=args.method, distance=args.distance, ratio=args.ratio,
                    replace=args.replace, caliper=args.caliper, exact=exact or None,

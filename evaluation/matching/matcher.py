@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation._options import check_option
+from evaluation._panel_messages import fmt
 from evaluation.errors import (
     InvalidOptionError,
     MatchingError,
@@ -273,7 +274,7 @@ def _unit_ids(data: pd.DataFrame, unit: str | None) -> np.ndarray:
     if duplicated.any():
         raise MatchingError(
             f"unit ids must be unique (one row per unit) but {int(duplicated.sum())} repeat, "
-            f"for example {ids[duplicated][0]!r}. Matching works on a unit-level table; reduce "
+            f"for example {fmt(ids[duplicated][0])}. Matching works on a unit-level table; reduce "
             "a long panel first, e.g. with evaluation.matching.outcome_trajectories().")
     return ids
 

@@ -217,8 +217,10 @@ def _candidates_greedy(problem: NearestProblem, t: np.ndarray, c: np.ndarray) ->
         assert score is not None
         by_score = np.argsort(score[c], kind="stable")
         sorted_scores = score[c][by_score]
-        low = np.searchsorted(sorted_scores, score[t] - caliper, side="left")
-        high = np.searchsorted(sorted_scores, score[t] + caliper, side="right")
+        # widened against rounding of score +/- caliper; the exact test |gap| <= caliper follows
+        slack = 1e-9 * (np.abs(score[t]) + caliper)
+        low = np.searchsorted(sorted_scores, score[t] - caliper - slack, side="left")
+        high = np.searchsorted(sorted_scores, score[t] + caliper + slack, side="right")
     used = np.zeros(len(c), dtype=bool)
     everyone = np.arange(len(c))
     found = np.full((len(t), problem.ratio), -1, dtype=np.int64)
@@ -231,7 +233,7 @@ def _candidates_greedy(problem: NearestProblem, t: np.ndarray, c: np.ndarray) ->
                 cand = cand[~np.isin(c[cand], found[i, :r])]
             else:
                 cand = cand[~used[cand]]
-            if caliper is not None and len(cand):  # exact bound (window used <=, keep it so)
+            if caliper is not None and len(cand):
                 cand = cand[np.abs(score[c[cand]] - score[unit]) <= caliper]
             if problem.covariate_values is not None and len(cand):
                 gap = np.abs(problem.covariate_values[c[cand]] - problem.covariate_values[unit])

@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from evaluation._options import check_option
+from evaluation._panel_messages import fmt
 from evaluation.errors import (
     DroppedObservationsWarning,
     InvalidOptionError,
@@ -198,7 +199,7 @@ def placebo_did(result: MatchResult, panel: Panel, reference: Any, *, window: in
     codes = pd.Index(panel.units).get_indexer(weights.index)
     if (codes < 0).any():
         raise MatchingError(f"{int((codes < 0).sum())} matched unit ids are not units of the "
-                            f"panel (e.g. {weights.index[codes < 0][0]!r}).")
+                            f"panel (e.g. {fmt(weights.index[codes < 0][0])}).")
     y = panel.wide(panel.outcome if outcome is None else outcome)[codes]
     base = y[:, start:end].mean(axis=1)
     status = result.units.set_index("unit").loc[weights.index]
