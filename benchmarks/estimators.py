@@ -18,22 +18,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
-import subprocess
 import sys
 import tempfile
 import textwrap
 from pathlib import Path
 
-MEASURE = textwrap.dedent("""
-    import json, resource, subprocess, sys, time
-    started = time.perf_counter()
-    done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
-    print(json.dumps({"seconds": seconds, "peak_gb": peak, "code": done.returncode,
-                      "stderr": done.stderr[-2000:]}))
-""")
+from _measure import measure
 
 CSDID = textwrap.dedent("""
     import contextlib, io, sys
@@ -49,16 +39,6 @@ CSDID = textwrap.dedent("""
             res.aggte(typec="dynamic")
     pd.DataFrame(res.results).to_csv(out, index=False)
 """)
-
-
-def measure(command: list[str]) -> dict:
-    """Run ``command`` in a fresh process; return wall seconds and peak memory (GB)."""
-    done = subprocess.run([sys.executable, "-c", MEASURE, *command], check=True,
-                          capture_output=True, text=True)
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    if result["code"] != 0:
-        raise RuntimeError(f"{command[:4]} failed: {result['stderr']}")
-    return result
 
 
 def make_panel(path: Path, n_units: int, n_periods: int = 12,

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _measure import measure
 
 TARGET_SECONDS = 60.0
 COVARIATES = ["age", "gender", "education", "months_unemployed", "region"]
@@ -91,18 +92,6 @@ R_MATCHIT = textwrap.dedent("""
     cat(sprintf('{"seconds": %.4f, "balance_seconds": %.4f, "matched": %d}\\n', seconds,
                 balance_seconds, sum(m$weights > 0)))
 """)
-
-#: Runs a command and reports its wall time and peak resident memory (GB).
-MEASURE = textwrap.dedent("""
-    import json, resource, subprocess, sys, time
-    started = time.perf_counter()
-    done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
-    print(json.dumps({"seconds": seconds, "peak_gb": peak, "code": done.returncode,
-                      "stdout": done.stdout[-2000:], "stderr": done.stderr[-2000:]}))
-""")
-
 
 def jobseekers(n_treated: int, n_controls: int, seed: int = 1) -> pd.DataFrame:
     """A unit table of jobseekers; the ``n_treated`` with the largest latent index are treated.
@@ -194,11 +183,7 @@ def matchit_available() -> str | None:
 
 
 def _run_matchit(script: Path, csv: Path, pairs: Path, matcher: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", MEASURE, "Rscript", str(script), str(csv),
-                           str(pairs), matcher], capture_output=True, text=True, check=True)
-    whole = json.loads(done.stdout.strip().splitlines()[-1])
-    if whole["code"] != 0:
-        raise RuntimeError(f"matchit() failed: {whole['stderr'][-1000:]}")
+    whole = measure(["Rscript", str(script), str(csv), str(pairs), matcher])
     r = json.loads(whole["stdout"].strip().splitlines()[-1])
     return {**r, "process_seconds": whole["seconds"], "peak_gb": whole["peak_gb"]}
 

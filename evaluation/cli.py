@@ -52,10 +52,20 @@ def _never_treated(value: str) -> object:
     return int(number) if number.is_integer() else number
 
 
+def _columns(value: str | None) -> list[str]:
+    return [c.strip() for c in (value or "").split(",") if c.strip()]
+
+
+def _write_csv(table, path: str) -> None:
+    """Write a table to CSV, creating the parent directory."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False)
+
+
 def _estimate(args: argparse.Namespace) -> int:
     from evaluation.estimate import estimate_table, read_table
 
-    covariates = [c for c in (args.covariates or "").split(",") if c]
+    covariates = _columns(args.covariates)
     wanted = [args.unit, args.time, args.cohort, args.outcome, *covariates]
     data = read_table(args.data, wanted + ([args.cluster] if args.cluster else []))
     table = estimate_table(
@@ -65,8 +75,7 @@ def _estimate(args: argparse.Namespace) -> int:
         base_period=args.base_period, anticipation=args.anticipation,
         aggregate=args.aggregate, cluster=args.cluster, se=args.se, draws=args.draws,
         seed=args.seed, alpha=args.alpha)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.output, index=False)
+    _write_csv(table, args.output)
     print(f"wrote {len(table)} estimates to {args.output}")
     return 0
 
@@ -74,10 +83,6 @@ def _estimate(args: argparse.Namespace) -> int:
 #: Columns of the balance file written by ``evaluation match --balance``.
 BALANCE_FILE_COLUMNS = ("mean_treated", "mean_control", "smd_before", "smd_after",
                         "var_ratio_before", "var_ratio_after", "ecdf_max_after")
-
-
-def _columns(value: str | None) -> list[str]:
-    return [c.strip() for c in (value or "").split(",") if c.strip()]
 
 
 def _match(args: argparse.Namespace) -> int:
@@ -94,15 +99,13 @@ def _match(args: argparse.Namespace) -> int:
                    replace=args.replace, caliper=args.caliper, exact=exact or None,
                    order=args.order, discard=args.discard, seed=args.seed)
     kept = result.to_frame()
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    kept.to_csv(args.output, index=False)
+    _write_csv(kept, args.output)
     sizes = result.sample_sizes()
     print(f"wrote {len(kept)} units ({int(sizes.loc['Matched', 'treated'])} treated, "
           f"{int(sizes.loc['Matched', 'control'])} controls) to {args.output}")
     if args.balance:
         table = result.balance().loc[:, list(BALANCE_FILE_COLUMNS)].reset_index()
-        Path(args.balance).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.balance, index=False)
+        _write_csv(table, args.balance)
         print(f"wrote balance of {len(table)} variables to {args.balance}")
     return 0
 

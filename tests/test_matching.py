@@ -123,7 +123,7 @@ def test_fast_score_path_equals_candidate_path_with_ties(ratio, caliper, replace
         t = t[rng.permutation(len(t))]  # an arbitrary visiting order
         c = np.flatnonzero(~treated)
         problem = nearest_problem(score, treated, ratio, replace, caliper)
-        got = fast(problem, t, c)
+        got = fast(problem, problem.score, t, c)
         expected = _candidates_greedy(problem, t, c)
         np.testing.assert_array_equal(got, expected)
         n_matched += int((got >= 0).sum())
@@ -140,7 +140,7 @@ def test_fast_path_breaks_ties_by_data_position(controls, replace):
     problem = nearest_problem(score, treated, 3, replace, None)
     fast = _score_with_replacement if replace else _score_greedy
     t, c = np.array([0]), np.array([1, 2, 3])
-    np.testing.assert_array_equal(fast(problem, t, c), [[1, 2, 3]])
+    np.testing.assert_array_equal(fast(problem, problem.score, t, c), [[1, 2, 3]])
     np.testing.assert_array_equal(_candidates_greedy(problem, t, c), [[1, 2, 3]])
 
 
@@ -150,7 +150,7 @@ def test_candidate_path_keeps_control_exactly_on_the_caliper():
     assert abs(score[1] - score[0]) <= 0.7
     problem = nearest_problem(score, treated, 1, False, 0.7)
     t, c = np.array([0]), np.array([1])
-    np.testing.assert_array_equal(_score_greedy(problem, t, c), [[1]])
+    np.testing.assert_array_equal(_score_greedy(problem, problem.score, t, c), [[1]])
     np.testing.assert_array_equal(_candidates_greedy(problem, t, c), [[1]])
 
 

@@ -39,10 +39,7 @@ def weights_from_matches(n_units: int, treated_index: np.ndarray, matches: np.nd
     np.add.at(weights, matches[matched], share[matched])
     control = np.zeros(n_units, dtype=bool)
     control[matches[matched]] = True
-    total = weights[control].sum()
-    if total > 0:
-        weights[control] *= control.sum() / total
-    return weights
+    return rescale_controls(weights, control)
 
 
 def weights_from_subclasses(subclass: np.ndarray, treated: np.ndarray) -> np.ndarray:
@@ -62,6 +59,11 @@ def weights_from_subclasses(subclass: np.ndarray, treated: np.ndarray) -> np.nda
     weights[kept & treated] = 1.0
     control = kept & ~treated
     weights[control] = n1[subclass[control]] / n0[subclass[control]]
+    return rescale_controls(weights, control)
+
+
+def rescale_controls(weights: np.ndarray, control: np.ndarray) -> np.ndarray:
+    """Scale the weights of the kept controls to sum to their number (in place)."""
     total = weights[control].sum()
     if total > 0:
         weights[control] *= control.sum() / total

@@ -21,6 +21,8 @@ from typing import Literal
 
 import numpy as np
 
+from evaluation.errors import InvalidOptionError
+
 MatchOrder = Literal["largest", "smallest", "random", "data"]
 
 
@@ -60,6 +62,11 @@ class NearestProblem:
     order: MatchOrder
     rng: np.random.Generator
 
+    def __post_init__(self) -> None:
+        if self.score is None and (self.coords is None or self.caliper is not None):
+            raise InvalidOptionError("matching needs a score (for a caliper on the distance) "
+                                     "or covariate coordinates to measure distance on.")
+
 
 def nearest_neighbour(problem: NearestProblem) -> tuple[np.ndarray, np.ndarray]:
     """Match every eligible treated unit to up to ``ratio`` controls.
@@ -88,9 +95,9 @@ def nearest_neighbour(problem: NearestProblem) -> tuple[np.ndarray, np.ndarray]:
         t = t[_visiting_order(problem, t)]
         fast = problem.coords is None and problem.covariate_values is None
         if fast and problem.replace:
-            found = _score_with_replacement(problem, t, c)
+            found = _score_with_replacement(problem, problem.score, t, c)
         elif fast:
-            found = _score_greedy(problem, t, c)
+            found = _score_greedy(problem, problem.score, t, c)
         else:
             found = _candidates_greedy(problem, t, c)
         matches[row_of[t]] = found
@@ -130,15 +137,14 @@ class _Available:
         self.parent[j] = j + 1
 
 
-def _score_greedy(problem: NearestProblem, t: np.ndarray, c: np.ndarray) -> np.ndarray:
+def _score_greedy(problem: NearestProblem, score: np.ndarray, t: np.ndarray, c: np.ndarray
+                  ) -> np.ndarray:
     """Greedy matching on a scalar score without replacement (sorted search, union-find).
 
     Controls are sorted twice: by (score, data position) for the search to the right and by
     (score, -data position) read backwards for the search to the left, so that in both
     directions equal scores are met in data order.
     """
-    score = problem.score
-    assert score is not None
     cs = score[c]
     right = np.lexsort((c, cs))
     left = np.lexsort((-c, cs))[::-1]
@@ -181,11 +187,9 @@ def _score_greedy(problem: NearestProblem, t: np.ndarray, c: np.ndarray) -> np.n
     return found
 
 
-def _score_with_replacement(problem: NearestProblem, t: np.ndarray, c: np.ndarray
-                            ) -> np.ndarray:
+def _score_with_replacement(problem: NearestProblem, score: np.ndarray, t: np.ndarray,
+                            c: np.ndarray) -> np.ndarray:
     """Find the ``ratio`` nearest controls of every treated unit on a scalar score (vectorised)."""
-    score = problem.score
-    assert score is not None
     k = problem.ratio
     cs = score[c]
     right = np.lexsort((c, cs))
@@ -213,8 +217,7 @@ def _candidates_greedy(problem: NearestProblem, t: np.ndarray, c: np.ndarray) ->
     score, coords = problem.score, problem.coords
     metric = coords if coords is not None else score[:, None]  # type: ignore[index]
     caliper = problem.caliper
-    if caliper is not None:
-        assert score is not None
+    if caliper is not None:  # then there is a score (checked in NearestProblem)
         by_score = np.argsort(score[c], kind="stable")
         sorted_scores = score[c][by_score]
         # widened against rounding of score +/- caliper; the exact test |gap| <= caliper follows

@@ -8,6 +8,7 @@ import numpy as np
 from scipy.optimize import linprog, minimize, root
 
 from evaluation.errors import InfeasibleBalanceError
+from evaluation.matching._weights import rescale_controls
 from evaluation.matching.distance import independent_columns
 
 #: Largest standardised moment imbalance accepted from entropy balancing.
@@ -23,9 +24,7 @@ def ipw_att_weights(score: np.ndarray, treated: np.ndarray) -> np.ndarray:
     number of controls; the reweighted controls then stand for the treated population.
     """
     weights = np.where(treated, 1.0, score / (1.0 - score))
-    control = ~treated
-    weights[control] *= control.sum() / weights[control].sum()
-    return weights
+    return rescale_controls(weights, ~treated)
 
 
 def entropy_balance(moments: np.ndarray, treated: np.ndarray, names: Sequence[str],
