@@ -194,12 +194,11 @@ def match(
         why = ("no available control within the caliper" if caliper is not None
                else "no control left in its exact stratum" if exact else "no control left")
         reason[t_index[~got & eligible[t_index]]] = why
+        rows, cols = np.nonzero(found >= 0)
         if not replace:
             pair_id = np.cumsum(got) - 1
             subclass[t_index[got]] = pair_id[got]
-            rows, cols = np.nonzero(found >= 0)
             subclass[found[rows, cols]] = pair_id[rows]
-        rows, cols = np.nonzero(found >= 0)
         pairs = pd.DataFrame({"treated_unit": ids[t_index[rows]],
                               "control_unit": ids[found[rows, cols]], "rank": cols + 1})
         _report_unmatched(found, t_index, reason, ratio)
@@ -226,11 +225,10 @@ def match(
 
     units = pd.DataFrame({
         "unit": ids, "treated": treated, "weight": w,
-        "subclass": pd.array(np.where(subclass >= 0, subclass + 1, 0), dtype="Int64"),
+        "subclass": pd.arrays.IntegerArray(subclass + 1, subclass < 0),
         "distance": score if score is not None else np.full(len(data), np.nan),
         "discarded": discarded, "reason": reason,
     })
-    units.loc[subclass < 0, "subclass"] = pd.NA
     info = {"method": method, "distance": distance_name, "ratio": ratio if method in (
         "nearest", "optimal") else None, "replace": replace if method == "nearest" else None,
         "caliper": caliper, "exact": list(exact) if exact else None,

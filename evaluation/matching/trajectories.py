@@ -205,9 +205,11 @@ def placebo_did(result: MatchResult, panel: Panel, reference: Any, *, window: in
     status = result.units.set_index("unit").loc[weights.index]
     treated = status["treated"].to_numpy(dtype=bool)
     subclass = status["subclass"]
-    cluster = (pd.factorize(subclass.fillna(-1).astype(int).to_numpy()
-                            + np.where(subclass.isna(), np.arange(len(subclass)) + 10**9, 0))[0]
-               if subclass.notna().any() else np.arange(len(weights)))
+    # units in a matched pair cluster on it; the others (replacement, weighting) on themselves
+    groups = subclass.to_numpy(dtype=float, na_value=np.nan)
+    alone = np.isnan(groups)
+    groups[alone] = -1.0 - np.arange(alone.sum())
+    cluster = pd.factorize(groups)[0]
     x = np.column_stack([np.ones(len(treated)), treated.astype(float)])
     w = weights.to_numpy()
     z = stats.norm.ppf(1 - alpha / 2)
