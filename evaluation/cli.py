@@ -4,9 +4,10 @@ Sub-commands::
 
     evaluation simulate [--scenario NAME] [--seed N] [--people N] --out DIR
     evaluation estimate --data FILE --unit COL --time COL --cohort COL --outcome COL
-        [--never-treated VALUE] [--covariates COL,COL] [--estimator cs|twfe|sa|bjs|did2s]
-        [--control never|notyet] [--method dr|ipw|reg] [--base-period varying|universal]
-        [--anticipation K] [--aggregate none|simple|event|group|calendar] [--cluster COL]
+        [--never-treated VALUE] [--covariates COL,COL] [--where EXPR]
+        [--estimator cs|twfe|sa|bjs|did2s] [--control never|notyet] [--method dr|ipw|reg]
+        [--base-period varying|universal] [--anticipation K]
+        [--aggregate none|simple|event|group|calendar] [--cluster COL]
         [--se analytic|bootstrap] [--draws B] [--seed S] [--alpha 0.05] --output FILE.csv
     evaluation match --data FILE --unit COL --treatment COL --covariates COL,COL
         [--method nearest|optimal|cem|ebal|ipw]
@@ -14,7 +15,8 @@ Sub-commands::
         [--ratio K] [--replace] [--caliper X] [--exact COL,COL]
         [--order largest|smallest|random|data] [--discard none|both|control|treated]
         [--seed S] --output FILE.csv [--balance FILE.csv]
-    evaluation report --data DIR --out DIR
+    evaluation report --data DIR --out DIR [--wave W] [--outcomes COL,COL] [--seed S]
+        [--threshold N]
 
 Errors the user can fix (bad options, bad data) end with a one-line message on stderr
 and exit status 2, never a traceback.
@@ -63,11 +65,12 @@ def _write_csv(table, path: str) -> None:
 
 
 def _estimate(args: argparse.Namespace) -> int:
-    from evaluation.estimate import estimate_table, read_table
+    from evaluation.estimate import estimate_table, load_estimation_data
 
     covariates = _columns(args.covariates)
     wanted = [args.unit, args.time, args.cohort, args.outcome, *covariates]
-    data = read_table(args.data, wanted + ([args.cluster] if args.cluster else []))
+    data = load_estimation_data(args.data, wanted + ([args.cluster] if args.cluster else []),
+                                args.where)
     table = estimate_table(
         data, unit=args.unit, time=args.time, cohort=args.cohort, outcome=args.outcome,
         never_treated=_never_treated(args.never_treated), covariates=covariates,
@@ -113,7 +116,9 @@ def _match(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from evaluation.report import build_report
 
-    path = build_report(args.data, args.out, timeout=args.timeout)
+    path = build_report(args.data, args.out, wave=args.wave,
+                        outcomes=_columns(args.outcomes) or None, seed=args.seed,
+                        threshold=args.threshold, timeout=args.timeout)
     print(f"wrote {path}")
     return 0
 
@@ -149,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--never-treated", default="nan",
                      help="cohort value of never-treated units (default NaN; R did uses 0)")
     est.add_argument("--covariates", default="", help="comma-separated covariate columns")
+    est.add_argument("--where", default=None,
+                     help='row filter as a pandas query, e.g. "target_group == True"')
     est.add_argument("--estimator", default="cs", choices=tuple(ESTIMATORS))
     est.add_argument("--control", default="never", choices=("never", "notyet"))
     est.add_argument("--method", default="dr", choices=("dr", "ipw", "reg"))
@@ -189,6 +196,15 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="execute the report notebooks and render HTML")
     rep.add_argument("--data", required=True, help="directory with the data and manifest")
     rep.add_argument("--out", required=True, help="output directory for the report")
+    rep.add_argument("--wave", type=int, default=None, choices=(1, 2, 3),
+                     help="wave evaluated (default: the wave of the jobseeker panel)")
+    rep.add_argument("--outcomes", default=None,
+                     help="comma-separated individual-level outcomes (default employed,"
+                          "unemployed)")
+    rep.add_argument("--seed", type=int, default=None,
+                     help="seed of the random steps (default: the data's seed)")
+    rep.add_argument("--threshold", type=int, default=5,
+                     help="smallest count published from individual-level data (default 5)")
     rep.add_argument("--timeout", type=int, default=600,
                      help="seconds allowed per notebook cell (default 600)")
     rep.set_defaults(func=_report)

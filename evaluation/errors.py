@@ -77,6 +77,10 @@ class SimulationError(EvaluationError, ValueError):
     """Simulator parameters are invalid or inconsistent."""
 
 
+class StatFinError(EvaluationError, ValueError):
+    """A StatFin export or a trial-assignment file could not be read into the panel schema."""
+
+
 class MatchingError(EvaluationError, ValueError):
     """A comparison group could not be built as asked (bad treatment, covariates or options)."""
 

@@ -47,6 +47,40 @@ def read_table(path: str | Path, columns: Sequence[str] | None = None) -> pd.Dat
         raise EvaluationError(f"could not read {path}: {exc}") from exc
 
 
+def load_estimation_data(path: str | Path, columns: Sequence[str],
+                         where: str | None = None) -> pd.DataFrame:
+    """Read the columns an estimate needs and keep the rows selected by ``where``.
+
+    Parameters
+    ----------
+    path
+        ``.csv`` or ``.parquet`` file.
+    columns
+        Columns the estimate uses; with ``where`` every column is read, because the
+        expression may name others.
+    where
+        A pandas :meth:`~pandas.DataFrame.query` expression such as
+        ``"target_group == True"`` (None keeps every row).
+
+    Raises
+    ------
+    EvaluationError
+        If the expression cannot be evaluated or selects no rows.
+    """
+    data = read_table(path, None if where else columns)
+    if not where:
+        return data
+    try:
+        selected = data.query(where)
+    except Exception as exc:  # pandas raises many types for a bad expression
+        raise EvaluationError(f"could not apply the row filter {where!r} to {path}: {exc}; "
+                              "write a pandas query expression over the file's columns, "
+                              "e.g. \"target_group == True and t >= 109\".") from exc
+    if selected.empty:
+        raise EvaluationError(f"the row filter {where!r} selects no rows of {path}.")
+    return selected
+
+
 def estimate_table(
     data: pd.DataFrame,
     *,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import platform
 import re
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -25,11 +26,23 @@ from nbconvert import HTMLExporter
 from evaluation.errors import ReportError
 from evaluation.simulate import sha256_file
 
-#: The chapters built so far, in report order.
-CHAPTERS: tuple[str, ...] = ("01_data.ipynb",)
+#: The report's notebooks in reading order: description sheet and summary, the six
+#: chapters, conclusions and the appendix of full tables.
+REPORT_ORDER: tuple[str, ...] = (
+    "00_summary.ipynb", "01_data.ipynb", "02_comparison_groups.ipynb", "03_effects.ipynb",
+    "04_heterogeneity.ipynb", "05_services_costs.ipynb", "06_robustness.ipynb",
+    "07_conclusions.ipynb", "08_appendix.ipynb",
+)
+#: Notebooks that read the tables the chapters wrote, so they run after the chapters.
+RUN_LAST: tuple[str, ...] = ("00_summary.ipynb", "07_conclusions.ipynb", "08_appendix.ipynb")
+#: The chapters proper (what the report's sections are checked against).
+CHAPTERS: tuple[str, ...] = tuple(n for n in REPORT_ORDER if n not in RUN_LAST)
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-REQUIRED_INPUTS = ("manifest.json", "municipalities.parquet", "trial_areas.parquet")
+REPORT_FILE = "teas_report.html"
+TOC_PLACEHOLDER = "[[TABLE-OF-CONTENTS]]"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_HEADING = re.compile(r'<h([12]) id="([^"]+)"[^>]*>(.*?)</h\1>', re.S)
+_EXTERNAL_SCRIPT = re.compile(r'<script[^>]*src="https?://[^"]*"[^>]*>\s*</script>\s*')
 _VERSIONED = ("kuntakokeilu-evaluation", "numpy", "scipy", "pandas", "statsmodels",
               "linearmodels", "matplotlib", "pyarrow", "nbclient", "nbconvert", "ipykernel")
 
@@ -101,12 +114,47 @@ def _check_outputs(name: str, notebook: nbformat.NotebookNode) -> None:
                 raise ReportError(f"notebook {name} produced an empty figure.")
 
 
-def render_html(chapter: ExecutedChapter) -> str:
-    """Render an executed chapter to self-contained HTML with the code hidden."""
+def combine(chapters: list[ExecutedChapter]) -> nbformat.NotebookNode:
+    """Concatenate executed notebooks (in the given order) into one report notebook.
+
+    The parameter cells are left out; everything else keeps its outputs.
+    """
+    report = nbformat.v4.new_notebook()
+    report.metadata = chapters[0].notebook.metadata if chapters else {}
+    for chapter in chapters:
+        for cell in chapter.notebook.cells:
+            tags = cell.get("metadata", {}).get("tags", [])
+            if "parameters" in tags or "injected-parameters" in tags:
+                continue
+            report.cells.append(cell)
+    return report
+
+
+def table_of_contents(html: str) -> str:
+    """Return an HTML list linking every level-1 and level-2 heading of ``html``."""
+    items = []
+    for level, anchor, text in _HEADING.findall(html):
+        label = re.sub(r"<[^>]+>", "", text).replace("\u00b6", "").strip()
+        if label in ("Contents", "Description sheet"):
+            continue
+        items.append(f'<li class="toc-h{level}"><a href="#{anchor}">{label}</a></li>')
+    style = ("<style>.toc ul{list-style:none;padding-left:0}.toc .toc-h2{margin-left:1.5em;"
+             "font-size:0.95em}</style>")
+    return f'{style}<nav class="toc"><ul>{"".join(items)}</ul></nav>'
+
+
+def render_html(notebook: nbformat.NotebookNode, title: str) -> str:
+    """Render the report notebook to one self-contained HTML page, code hidden.
+
+    Figures are embedded as data URIs, external scripts (MathJax, require.js from a CDN)
+    are dropped, and the table-of-contents placeholder is replaced by the contents.
+    """
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(chapter.notebook)
-    return body
+    notebook.metadata["title"] = title
+    body, _ = exporter.from_notebook_node(notebook)
+    body = _EXTERNAL_SCRIPT.sub("", body)
+    return body.replace(f"<p>{TOC_PLACEHOLDER}</p>", table_of_contents(body), 1)
 
 
 def package_versions() -> dict[str, str]:
@@ -130,9 +178,30 @@ def git_commit(directory: Path) -> str | None:
     return result.stdout.strip() or None
 
 
-def build_report(data_dir: str | Path, out_dir: str | Path, *,
-                 notebooks_dir: str | Path | None = None, timeout: int = 600) -> Path:
-    """Execute every chapter on the data in ``data_dir`` and write HTML and a manifest.
+def report_parameters(data_dir: Path, out_dir: Path, data_manifest: dict[str, Any], *,
+                      wave: int | None, outcomes: list[str] | None, seed: int | None,
+                      threshold: int) -> dict[str, Any]:
+    """Return the values injected into every notebook's ``parameters`` cell."""
+    from evaluation.study import DEFAULT_OUTCOMES
+
+    if not isinstance(threshold, int) or threshold < 1:
+        raise ReportError(f"threshold={threshold!r}: the disclosure threshold must be a "
+                          "positive whole number of persons (3 or 5 are usual).")
+    return {
+        "DATA_DIR": str(data_dir),
+        "OUT_DIR": str(out_dir.resolve()),
+        "WAVE": int(wave if wave is not None else data_manifest.get("wave_number") or 3),
+        "OUTCOMES": list(outcomes or DEFAULT_OUTCOMES),
+        "SEED": int(seed if seed is not None else data_manifest.get("seed") or 20120901),
+        "THRESHOLD": threshold,
+    }
+
+
+def build_report(data_dir: str | Path, out_dir: str | Path, *, wave: int | None = None,
+                 outcomes: list[str] | None = None, seed: int | None = None,
+                 threshold: int = 5, notebooks_dir: str | Path | None = None,
+                 timeout: int = 600) -> Path:
+    """Execute every notebook on the data in ``data_dir``; write the report and a manifest.
 
     Parameters
     ----------
@@ -140,9 +209,13 @@ def build_report(data_dir: str | Path, out_dir: str | Path, *,
         Directory with the data files and the data manifest written by
         ``evaluation simulate`` (or prepared in the same schema from real data).
     out_dir
-        Where ``data_chapter.html``, the executed notebooks and ``manifest.json`` go.
+        Where ``teas_report.html``, ``tables/``, the executed notebooks and
+        ``manifest.json`` go.
+    wave, outcomes, seed, threshold
+        Report parameters (default: the data's wave and seed, employment and unemployment,
+        disclosure threshold 5).
     notebooks_dir
-        Directory of the chapter notebooks (default: the repository's ``notebooks/``).
+        Directory of the notebooks (default: the repository's ``notebooks/``).
     timeout
         Seconds allowed per cell.
 
@@ -151,42 +224,74 @@ def build_report(data_dir: str | Path, out_dir: str | Path, *,
     pathlib.Path
         Path of the rendered HTML.
     """
+    from evaluation.study import REQUIRED_FILES
+
     data_dir = Path(data_dir).resolve()
     out_dir = Path(out_dir)
     notebooks = Path(notebooks_dir) if notebooks_dir is not None else NOTEBOOKS_DIR
-    missing = [name for name in REQUIRED_INPUTS if not (data_dir / name).is_file()]
+    missing = [name for name in REQUIRED_FILES if not (data_dir / name).is_file()]
     if missing:
-        raise ReportError(f"{data_dir} lacks {missing}; run `evaluation simulate --out "
-                          f"{data_dir}` or prepare the files in the documented schema.")
+        raise ReportError(f"{data_dir} lacks {', '.join(missing)}; run `evaluation simulate "
+                          f"--out {data_dir}` or prepare the files in the documented schema.")
+    absent = [name for name in REPORT_ORDER if not (notebooks / name).is_file()]
+    if absent:
+        raise ReportError(f"notebooks {', '.join(absent)} are missing from {notebooks}.")
     data_manifest = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))
+    parameters = report_parameters(data_dir, out_dir, data_manifest, wave=wave,
+                                   outcomes=outcomes, seed=seed, threshold=threshold)
     out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out_dir / "tables", ignore_errors=True)  # no stale tables
     executed_dir = out_dir / "notebooks"
     executed_dir.mkdir(exist_ok=True)
-    parameters = {"DATA_DIR": str(data_dir)}
-    runs = []
-    html_path = out_dir / "data_chapter.html"
-    for name in CHAPTERS:
-        path = notebooks / name
-        if not path.is_file():
-            raise ReportError(f"chapter notebook {path} is missing; pass --notebooks DIR.")
-        chapter = execute_notebook(path, parameters, timeout)
-        nbformat.write(chapter.notebook, executed_dir / name)
-        html_path.write_text(render_html(chapter), encoding="utf-8")
-        runs.append({"notebook": name, "seconds": round(chapter.seconds, 2)})
-    manifest = {
-        "report": html_path.name,
-        "data_dir": str(data_dir),
-        "inputs": {p.name: sha256_file(p) for p in sorted(data_dir.glob("*.parquet"))},
-        "data_manifest": {k: data_manifest.get(k) for k in ("seed", "scenario", "n_people",
-                                                            "n_municipalities", "version")},
-        "parameters": parameters,
-        "notebooks": runs,
-        "packages": package_versions(),
-        "git_commit": git_commit(notebooks),
-        "rerun": f"evaluation simulate --scenario {data_manifest.get('scenario', {}).get('name')}"
-                 f" --seed {data_manifest.get('seed')} --people {data_manifest.get('n_people')}"
-                 f" --out DIR && evaluation report --data DIR --out OUT",
-    }
+    order = [n for n in REPORT_ORDER if n not in RUN_LAST] + list(RUN_LAST)
+    executed = {}
+    for name in order:
+        executed[name] = execute_notebook(notebooks / name, parameters, timeout)
+        nbformat.write(executed[name].notebook, executed_dir / name)
+    chapters = [executed[name] for name in REPORT_ORDER]
+    title = "Municipal employment trials: impact evaluation"
+    html_path = out_dir / REPORT_FILE
+    html_path.write_text(render_html(combine(chapters), title), encoding="utf-8")
+    manifest = report_manifest(data_dir, out_dir, data_manifest, parameters, chapters,
+                               git_commit(notebooks))
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n",
                                            encoding="utf-8")
     return html_path
+
+
+def report_manifest(data_dir: Path, out_dir: Path, data_manifest: dict[str, Any],
+                    parameters: dict[str, Any], chapters: list[ExecutedChapter],
+                    commit: str | None) -> dict[str, Any]:
+    """Return what a reviewer needs to rerun the report or any one table of it."""
+    index_path = out_dir / "tables" / "index.json"
+    tables = json.loads(index_path.read_text()) if index_path.is_file() else {}
+    scenario = (data_manifest.get("scenario") or {}).get("name")
+    simulate = (f"evaluation simulate --scenario {scenario} --seed {data_manifest.get('seed')}"
+                f" --people {data_manifest.get('n_people')} --wave "
+                f"{data_manifest.get('wave_number', parameters['WAVE'])} --out DATA_DIR"
+                if scenario else None)
+    options = (f" --wave {parameters['WAVE']} --outcomes {','.join(parameters['OUTCOMES'])}"
+               f" --seed {parameters['SEED']} --threshold {parameters['THRESHOLD']}")
+    return {
+        "report": REPORT_FILE,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "data_dir": str(data_dir),
+        "inputs": {p.name: sha256_file(p) for p in sorted(data_dir.iterdir())
+                   if p.suffix in (".parquet", ".json", ".csv")},
+        "data_manifest": {k: data_manifest.get(k) for k in (
+            "seed", "scenario", "n_people", "n_municipalities", "wave_number", "version")},
+        "seeds": {"data": data_manifest.get("seed"), "report": parameters["SEED"]},
+        "parameters": parameters,
+        "notebooks": [{"notebook": c.name, "seconds": round(c.seconds, 2)} for c in chapters],
+        "packages": package_versions(),
+        "git_commit": commit,
+        "tables": {name: {**entry, "file": f"tables/{name}.csv"}
+                   for name, entry in sorted(tables.items())},
+        "rerun": {
+            "data": simulate,
+            "report": f"evaluation report --data DATA_DIR --out OUT_DIR{options}",
+            "one_table": "every row of a table listed under `tables` with a `commands` entry "
+                         "is reproduced by that `evaluation estimate` command (replace the "
+                         "data path by DATA_DIR if the data moved).",
+        },
+    }
