@@ -15,6 +15,7 @@ Sub-commands::
         [--ratio K] [--replace] [--caliper X] [--exact COL,COL]
         [--order largest|smallest|random|data] [--discard none|both|control|treated]
         [--seed S] --output FILE.csv [--balance FILE.csv]
+    evaluation import-statfin --statfin FILE.csv --trials FILE.csv --out DIR
     evaluation report --data DIR --out DIR [--wave W] [--outcomes COL,COL] [--seed S]
         [--threshold N]
 
@@ -123,6 +124,14 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_statfin(args: argparse.Namespace) -> int:
+    from evaluation.statfin import write_municipal_extract
+
+    manifest = write_municipal_extract(args.statfin, args.trials, args.out)
+    print(f"wrote the municipal panel and {manifest}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``evaluation`` command."""
     from evaluation.estimators import ESTIMATORS
@@ -208,6 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--timeout", type=int, default=600,
                      help="seconds allowed per notebook cell (default 600)")
     rep.set_defaults(func=_report)
+
+    imp = sub.add_parser("import-statfin",
+                         help="build the municipal panel from a StatFin 12r5 CSV export")
+    imp.add_argument("--statfin", required=True, help="CSV export of StatFin table tyonv 12r5")
+    imp.add_argument("--trials", required=True,
+                     help="CSV with municipality, wave, area (one row per municipality and wave)")
+    imp.add_argument("--out", required=True, help="output directory")
+    imp.set_defaults(func=_import_statfin)
     return parser
 
 
