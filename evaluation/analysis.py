@@ -142,49 +142,83 @@ def _subset_effect(study: Study, outcome: str, persons: pd.Index, label: str,
             "true_att": np.nan if truth is None else truth}
 
 
-def _disclose_effects(table: pd.DataFrame, threshold: int) -> pd.DataFrame:
-    """Hide the counts below the threshold (and the estimates resting on them)."""
-    counts = table.set_index("group")[["n_treated", "n_comparison"]]
-    published = disclose(counts, threshold=threshold, margins=False)
+def _publish_counts(table: pd.DataFrame, counts: pd.DataFrame, small: pd.Series
+                    ) -> pd.DataFrame:
+    """Replace the count columns by their disclosed values; hide estimates of small groups.
+
+    ``counts`` holds the published ``n_treated`` / ``n_comparison`` of every group (``..``
+    where hidden) and ``small`` flags the groups with fewer persons than the threshold,
+    whose estimates are not published either.
+    """
     out = table.copy()
-    out[["n_treated", "n_comparison"]] = published.table.to_numpy()
-    small = published.primary.any(axis=1).to_numpy()
-    out[[*EFFECT_COLUMNS, "true_att"]] = out[[*EFFECT_COLUMNS, "true_att"]].astype(object)
-    out.loc[small, [*EFFECT_COLUMNS, "true_att"]] = SUPPRESSED
-    return out
+    out[["n_treated", "n_comparison"]] = counts.loc[out["group"]].to_numpy()
+    hidden = small.loc[out["group"]].to_numpy()
+    estimates = [*EFFECT_COLUMNS, "true_att"]
+    out[estimates] = out[estimates].astype(object)
+    out.loc[hidden, estimates] = SUPPRESSED
+    return out[["group", "n_treated", "n_comparison", *estimates, "outcome"]]
 
 
 def subgroup_effects(study: Study, outcome: str) -> pd.DataFrame:
     """Overall CS effect for each target subgroup, comparison persons of the same subgroup.
 
-    Counts (and estimates resting on fewer persons than the threshold) are disclosed.
+    Notes
+    -----
+    The counts of each subgroup are disclosed together with its complement and the whole
+    group as one two-way table (subgroup / rest x trial / comparison, with margins), so a
+    hidden subgroup count cannot be recovered as whole group minus the rest, and the rest
+    (e.g. persons aged 30 or over) is protected as well. Estimates of subgroups with fewer
+    persons than the threshold are not published.
     """
     groups = person_groups(study)
-    rows = [_subset_effect(study, outcome, groups.index, "whole target group", "treated")]
+    whole = "whole target group"
+    rows = [_subset_effect(study, outcome, groups.index, whole, "treated")]
+    published, small = {}, {}
     for label, column in SUBGROUPS.items():
-        rows.append(_subset_effect(study, outcome, groups.index[groups[column]], label,
-                                   column))
-    return _disclose_effects(pd.DataFrame(rows).assign(outcome=outcome), study.threshold)
+        row = _subset_effect(study, outcome, groups.index[groups[column]], label, column)
+        rows.append(row)
+        totals = (rows[0]["n_treated"], rows[0]["n_comparison"])
+        counts = pd.DataFrame([[row["n_treated"], row["n_comparison"]],
+                               [totals[0] - row["n_treated"], totals[1] - row["n_comparison"]]],
+                              index=[label, "rest"], columns=["n_treated", "n_comparison"])
+        disclosed = disclose(counts, threshold=study.threshold)
+        published[label] = disclosed.table.loc[label, ["n_treated", "n_comparison"]]
+        published[whole] = disclosed.table.loc["Total", ["n_treated", "n_comparison"]]
+        small[label] = bool(disclosed.primary.loc[label, ["n_treated", "n_comparison"]].any())
+        small[whole] = bool(disclosed.primary.loc["Total", ["n_treated", "n_comparison"]].any())
+    table = pd.DataFrame(rows).assign(outcome=outcome)
+    return _publish_counts(table, pd.DataFrame(published).T, pd.Series(small))
 
 
 def area_effects(study: Study, outcome: str) -> pd.DataFrame:
-    """Overall CS effect in each trial area against all comparison persons."""
+    """Overall CS effect in each trial area against all comparison persons.
+
+    The person counts are those of :func:`target_group_counts` (all areas, the comparison
+    persons and the total disclosed as one table, as published in chapter 1), so no hidden
+    area count can be recovered from the total; areas with fewer persons than the threshold
+    get no estimate.
+    """
     groups = person_groups(study)
     sample = study.jobseekers.drop_duplicates("person").set_index("person")
     controls = sample.index[sample["cohort"] == 0]
     treated_areas = groups.loc[sample.index[sample["cohort"] > 0], "area"]
     names = study.areas.set_index("area")["area_name"] if "area_name" in study.areas else {}
-    rows = []
+    disclosed = target_group_counts(study)
+    rows, published, small = [], {}, {}
     for area, members in treated_areas.groupby(treated_areas, observed=True):
-        persons = members.index.append(controls)
         label = f"{area} {names.get(area, '')}".strip()
-        if len(members) < study.threshold:  # too few people to estimate or publish
-            rows.append({"group": label, "n_treated": len(members),
-                         "n_comparison": len(controls),
-                         **{c: np.nan for c in EFFECT_COLUMNS}, "true_att": np.nan})
+        published[label] = [disclosed.table.loc["persons", str(area)],
+                            disclosed.table.loc["persons", "comparison"]]
+        small[label] = bool(disclosed.primary.loc["persons", str(area)])
+        if small[label]:  # too few people to estimate or publish
+            rows.append({"group": label, **{c: np.nan for c in EFFECT_COLUMNS},
+                         "true_att": np.nan})
             continue
-        rows.append(_subset_effect(study, outcome, persons, label, str(area)))
-    return _disclose_effects(pd.DataFrame(rows).assign(outcome=outcome), study.threshold)
+        rows.append(_subset_effect(study, outcome, members.index.append(controls), label,
+                                   str(area)))
+    table = pd.DataFrame(rows).assign(outcome=outcome)
+    counts = pd.DataFrame(published, index=["n_treated", "n_comparison"]).T
+    return _publish_counts(table, counts, pd.Series(small))
 
 
 def wave_effects(study: Study, outcome: str = MUNICIPAL_OUTCOME) -> pd.DataFrame:
@@ -197,23 +231,13 @@ def wave_effects(study: Study, outcome: str = MUNICIPAL_OUTCOME) -> pd.DataFrame
                             f"t >= {first} and t <= {last}",
                             {"estimator": "cs", "aggregate": "simple"})
         row = _overall_row(_quiet(spec.run, study.data_dir))
-        truth = (study.true_overall("municipalities", outcome) if number == study.wave
-                 else _true_municipal(study, number, outcome))
+        truth = study.true_overall("municipalities", outcome, wave_number=number)
         n = study.municipal.groupby("municipality")[f"cohort_w{number}"].first().gt(0).sum()
         rows.append({"wave": number, "municipalities": int(n),
                      **{c: float(row[c]) for c in EFFECT_COLUMNS},
                      "true_att": np.nan if truth is None else truth,
                      "command": spec.command(study.data_dir)})
     return pd.DataFrame(rows)
-
-
-def _true_municipal(study: Study, number: int, outcome: str) -> float | None:
-    if not study.synthetic:
-        return None
-    truth = pd.read_parquet(study.truth_file("municipalities"))
-    rows = truth[(truth["design"] == f"wave{number}") & (truth["kind"] == "overall")
-                 & (truth["population"] == "treated") & (truth["outcome"] == outcome)]
-    return float(rows["att"].iloc[0]) if len(rows) else None
 
 
 # ------------------------------------------------------------------------ chapter 5

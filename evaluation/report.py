@@ -182,15 +182,15 @@ def report_parameters(data_dir: Path, out_dir: Path, data_manifest: dict[str, An
                       wave: int | None, outcomes: list[str] | None, seed: int | None,
                       threshold: int) -> dict[str, Any]:
     """Return the values injected into every notebook's ``parameters`` cell."""
-    from evaluation.study import DEFAULT_OUTCOMES
+    from evaluation.study import DEFAULT_OUTCOMES, jobseeker_wave
 
-    if not isinstance(threshold, int) or threshold < 1:
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
         raise ReportError(f"threshold={threshold!r}: the disclosure threshold must be a "
                           "positive whole number of persons (3 or 5 are usual).")
     return {
         "DATA_DIR": str(data_dir),
         "OUT_DIR": str(out_dir.resolve()),
-        "WAVE": int(wave if wave is not None else data_manifest.get("wave_number") or 3),
+        "WAVE": int(wave if wave is not None else jobseeker_wave(data_manifest) or 3),
         "OUTCOMES": list(outcomes or DEFAULT_OUTCOMES),
         "SEED": int(seed if seed is not None else data_manifest.get("seed") or 20120901),
         "THRESHOLD": threshold,
@@ -268,7 +268,8 @@ def report_manifest(data_dir: Path, out_dir: Path, data_manifest: dict[str, Any]
     scenario = (data_manifest.get("scenario") or {}).get("name")
     simulate = (f"evaluation simulate --scenario {scenario} --seed {data_manifest.get('seed')}"
                 f" --people {data_manifest.get('n_people')} --wave "
-                f"{data_manifest.get('wave_number', parameters['WAVE'])} --out DATA_DIR"
+                f"{data_manifest.get('jobseeker_wave', parameters['WAVE'])} --municipalities "
+                f"{data_manifest.get('n_municipalities', 309)} --out DATA_DIR"
                 if scenario else None)
     options = (f" --wave {parameters['WAVE']} --outcomes {','.join(parameters['OUTCOMES'])}"
                f" --seed {parameters['SEED']} --threshold {parameters['THRESHOLD']}")
@@ -279,7 +280,7 @@ def report_manifest(data_dir: Path, out_dir: Path, data_manifest: dict[str, Any]
         "inputs": {p.name: sha256_file(p) for p in sorted(data_dir.iterdir())
                    if p.suffix in (".parquet", ".json", ".csv")},
         "data_manifest": {k: data_manifest.get(k) for k in (
-            "seed", "scenario", "n_people", "n_municipalities", "wave_number", "version")},
+            "seed", "scenario", "n_people", "n_municipalities", "jobseeker_wave", "version")},
         "seeds": {"data": data_manifest.get("seed"), "report": parameters["SEED"]},
         "parameters": parameters,
         "notebooks": [{"notebook": c.name, "seconds": round(c.seconds, 2)} for c in chapters],

@@ -47,6 +47,15 @@ OUTCOME_LABELS = {
 }
 
 
+def jobseeker_wave(manifest: dict[str, Any]) -> int | None:
+    """Return the wave the jobseeker panel was drawn for, from a data manifest (or None).
+
+    The simulator records it as ``jobseeker_wave``; a real extract may say so too.
+    """
+    value = manifest.get("jobseeker_wave")
+    return None if value is None else int(value)
+
+
 def analysis_window(number: int) -> tuple[int, int]:
     """First and last month index ``t`` of wave ``number``'s municipal analysis window.
 
@@ -156,7 +165,7 @@ class Study:
             raise ReportError(f"{self.data_dir} lacks {', '.join(missing)}; run `evaluation "
                               f"simulate --out {self.data_dir}` or prepare the files in the "
                               "schema documented in the README.")
-        data_wave = self.manifest.get("wave_number", self.wave)
+        data_wave = jobseeker_wave(self.manifest) or self.wave
         if data_wave != self.wave:
             raise ReportError(f"the jobseeker panel in {self.data_dir} was drawn for wave "
                               f"{data_wave}, not wave {self.wave}; pass wave={data_wave} or "
@@ -213,14 +222,15 @@ class Study:
         """Path of the true effects of the ``municipalities`` or ``jobseekers`` panel."""
         return self.data_dir / f"truth_{level}.parquet"
 
-    def true_overall(self, level: str, outcome: str, population: str = "treated"
-                     ) -> float | None:
+    def true_overall(self, level: str, outcome: str, population: str = "treated",
+                     wave_number: int | None = None) -> float | None:
         """Return the simulator's true overall ATT (None for real data or unknown rows)."""
         path = self.truth_file(level)
         if not self.synthetic or not path.is_file():
             return None
         truth = pd.read_parquet(path)
-        rows = truth[(truth["design"] == f"wave{self.wave}") & (truth["kind"] == "overall")
+        design = f"wave{wave_number or self.wave}"
+        rows = truth[(truth["design"] == design) & (truth["kind"] == "overall")
                      & (truth["population"] == population) & (truth["outcome"] == outcome)]
         return float(rows["att"].iloc[0]) if len(rows) else None
 
