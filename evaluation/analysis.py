@@ -107,11 +107,14 @@ def pretrend_tests(study: Study, outcomes: Sequence[str] | None = None) -> pd.Da
     for level, outcome in targets:
         panel = (study.municipal_panel(outcome) if level == "municipalities"
                  else study.jobseeker_panel(outcome))
-        cs = _quiet(CallawaySantAnna().fit, panel).pretest or {}
+        cs = _quiet(CallawaySantAnna().fit, panel).pretest
         bjs = _quiet(ImputationDiD(pretrend_leads=12).fit, panel).info.get("pre-trend test")
         rows.append({"level": level, "outcome": outcome,
-                     "cs_wald_statistic": cs.get("statistic", np.nan),
-                     "cs_df": cs.get("df", np.nan), "cs_p_value": cs.get("p_value", np.nan),
+                     "cs_wald_test": (f"Wald chi2({cs['df']}) = {cs['statistic']:.3f}, "
+                                      f"p = {cs['p_value']:.4f}") if cs else
+                     "not computable: the clustered covariance of the pre-period ATT(g,t) "
+                     "is singular (fewer clusters than pre-periods)",
+                     "cs_p_value": cs["p_value"] if cs else np.nan,
                      "bjs_leads_test": bjs})
     return pd.DataFrame(rows)
 

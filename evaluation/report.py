@@ -131,12 +131,13 @@ def combine(chapters: list[ExecutedChapter]) -> nbformat.NotebookNode:
 
 
 def table_of_contents(html: str) -> str:
-    """Return an HTML list linking every level-1 and level-2 heading of ``html``."""
+    """Return an HTML list linking the level-1 and level-2 headings after "Contents"."""
     items = []
-    for level, anchor, text in _HEADING.findall(html):
-        label = re.sub(r"<[^>]+>", "", text).replace("\u00b6", "").strip()
-        if label in ("Contents", "Description sheet"):
-            continue
+    headings = _HEADING.findall(html)
+    labels = [re.sub(r"<[^>]+>", "", text).replace("\u00b6", "").strip()
+              for _, _, text in headings]
+    start = labels.index("Contents") + 1 if "Contents" in labels else 0  # after the front
+    for (level, anchor, _), label in zip(headings[start:], labels[start:], strict=True):
         items.append(f'<li class="toc-h{level}"><a href="#{anchor}">{label}</a></li>')
     style = ("<style>.toc ul{list-style:none;padding-left:0}.toc .toc-h2{margin-left:1.5em;"
              "font-size:0.95em}</style>")

@@ -296,7 +296,7 @@ class Study:
 
     def save_table(self, table: pd.DataFrame, name: str, *, chapter: int,
                    individual: bool, spec: list[str] | None = None,
-                   kind: str = "estimates") -> pd.DataFrame:
+                   kind: str = "estimates") -> None:
         """Write a chapter table to ``out_dir/tables/<name>.csv`` and index it.
 
         ``individual`` marks tables computed from individual-level data (their counts must
@@ -305,7 +305,7 @@ class Study:
         manifest and the tests.
         """
         if self.out_dir is None:
-            return table
+            return
         directory = self.out_dir / "tables"
         directory.mkdir(parents=True, exist_ok=True)
         table.to_csv(directory / f"{name}.csv", index=False)
@@ -314,4 +314,3 @@ class Study:
         index[name] = {"chapter": chapter, "individual": individual, "kind": kind,
                        "rows": len(table), "commands": spec or []}
         index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        return table

@@ -359,7 +359,7 @@ def test_save_table_writes_csv_and_index(data_dir, tmp_path):
     first = pd.DataFrame({"a": [1, 2], "b": [0.5, np.nan], "c": ["x", SUPPRESSED]})
     returned = study.save_table(first, "first", chapter=3, individual=True,
                                 spec=["evaluation estimate --x 1"], kind="overall")
-    assert returned is first
+    assert returned is None  # a notebook cell ending with it shows nothing
     study.save_table(first.iloc[:1], "second", chapter=1, individual=False)
     tables = tmp_path / "out" / "tables"
     pd.testing.assert_frame_equal(pd.read_csv(tables / "first.csv", keep_default_na=False,
