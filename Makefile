@@ -41,6 +41,8 @@ test: $(VENV)/.installed-dev
 benchmark: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/simulate.py
 	$(BIN)/python benchmarks/estimators.py
+	$(BIN)/python benchmarks/matching.py
+	$(BIN)/python benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

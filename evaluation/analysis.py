@@ -417,10 +417,16 @@ def balance_without_means(result: MatchResult) -> pd.DataFrame:
 
 
 def disclosed_sample_sizes(result: MatchResult, threshold: int) -> DisclosedTable:
-    """Sample sizes of an individual-level match (counts only) through disclosure control."""
+    """Sample sizes of an individual-level match through disclosure control.
+
+    Matched, unmatched and discarded persons add up to all persons, so they are disclosed
+    as one table with ``All`` as its total row (and a total column): a hidden count, such
+    as a single unmatched treated person, cannot be recovered as all minus the others.
+    Effective sample sizes are not counts of persons and are left out.
+    """
     sizes = result.sample_sizes()
-    counts = sizes.loc[[r for r in sizes.index if "ESS" not in str(r)]].round().astype(int)
-    return disclose(counts, threshold=threshold, margins=False)
+    parts = sizes.loc[["Matched", "Unmatched", "Discarded"], ["control", "treated"]]
+    return disclose(parts.round().astype(int), threshold=threshold, total_label="All")
 
 
 # ------------------------------------------------------------------------ chapter 6

@@ -125,7 +125,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _import_statfin(args: argparse.Namespace) -> int:
-    from evaluation.statfin import write_municipal_extract
+    from evaluation.trial_assignment import write_municipal_extract
 
     manifest = write_municipal_extract(args.statfin, args.trials, args.out)
     print(f"wrote the municipal panel and {manifest}")

@@ -1,4 +1,5 @@
-"""Tests of the real-data path of the municipal panel (evaluation.statfin).
+"""Tests of the real-data path of the municipal panel (evaluation.statfin and
+evaluation.trial_assignment).
 
 Small StatFin 12r5 exports are written to ``tmp_path`` in the layouts, encodings and
 delimiters StatFin produces; every test checks exact values, and the trial columns are
@@ -18,11 +19,10 @@ import pytest
 from evaluation.errors import EvaluationError, StatFinError
 from evaluation.panel import Panel
 from evaluation.simulate import simulate_municipalities
-from evaluation.statfin import (
-    STATFIN_12R5_MEASURES,
+from evaluation.statfin import STATFIN_12R5_MEASURES, read_statfin_12r5
+from evaluation.trial_assignment import (
     TRIAL_COLUMNS,
     add_trial_columns,
-    read_statfin_12r5,
     read_trial_assignment,
     trial_areas_table,
     write_municipal_extract,
@@ -413,3 +413,32 @@ def test_extract_errors(tmp_path):
     with pytest.raises(StatFinError, match=r"is an existing file"):
         write_municipal_extract(statfin, trials, statfin)
     assert not (tmp_path / "out").exists()
+
+
+def test_import_statfin_command_writes_the_extract(tmp_path, capsys):
+    from evaluation.cli import main
+
+    statfin, trials = extract_inputs(tmp_path)
+    assert main(["import-statfin", "--statfin", str(statfin), "--trials", str(trials),
+                 "--out", str(tmp_path / "cli")]) == 0
+    assert "manifest.json" in capsys.readouterr().out
+    expected = write_municipal_extract(statfin, trials, tmp_path / "function")
+    files = json.loads(expected.read_text(encoding="utf-8"))["files"]
+    for name, entry in files.items():
+        assert digest(tmp_path / "cli" / name) == entry["sha256"]
+    # a municipal estimate runs on the imported panel (clustered by municipality: no ely)
+    assert main(["estimate", "--data", str(tmp_path / "cli" / "municipalities.parquet"),
+                 "--unit", "municipality", "--time", "t", "--cohort", "cohort_w3",
+                 "--never-treated", "0", "--outcome", "unemployed", "--aggregate", "simple",
+                 "--output", str(tmp_path / "est.csv")]) == 0
+    assert pd.read_csv(tmp_path / "est.csv")["term"].tolist() == ["overall"]
+
+
+def test_import_statfin_command_error_is_one_line(tmp_path, capsys):
+    from evaluation.cli import main
+
+    statfin, _ = extract_inputs(tmp_path)
+    code = main(["import-statfin", "--statfin", str(statfin), "--trials",
+                 str(tmp_path / "none.csv"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "none.csv" in err

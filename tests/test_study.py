@@ -377,3 +377,33 @@ def test_save_table_writes_csv_and_index(data_dir, tmp_path):
     in_memory = Study(data_dir)
     assert in_memory.save_table(first, "x", chapter=1, individual=False) is first
     assert not (data_dir / "tables").exists()
+
+
+def test_match_sample_sizes_protect_small_cells_against_the_all_row(study):
+    from evaluation.disclosure import suppression_intervals
+
+    result = analysis.match_people(study)
+    sizes = result.sample_sizes()
+    threshold = 5
+    published = analysis.disclosed_sample_sizes(result, threshold)
+    table = published.table
+    assert table.loc["All", "control"] == int(sizes.loc["All", "control"])
+    assert table.loc["All", "treated"] == int(sizes.loc["All", "treated"])
+    counts = published.counts
+    for row in ("Matched", "Unmatched", "Discarded"):
+        for column in ("control", "treated"):
+            value = int(counts.loc[row, column])
+            assert value == round(sizes.loc[row, column])
+            if 0 < value < threshold:
+                assert table.loc[row, column] == SUPPRESSED
+            elif table.loc[row, column] != SUPPRESSED:
+                assert table.loc[row, column] == value
+    intervals = suppression_intervals(counts, published.suppressed)
+    primary = published.primary.stack()
+    for _, cell in intervals.iterrows():
+        if primary.loc[(cell["row"], cell["column"])]:
+            assert cell["upper"] - cell["lower"] >= 1  # not recoverable from "All"
+    # a larger threshold forces suppression, still consistent with the published totals
+    strict = analysis.disclosed_sample_sizes(result, 10_000).table
+    assert (strict.drop(index="Discarded") == SUPPRESSED).all().all()
+    assert (strict.loc["Discarded"] == 0).all()  # zeros identify nobody
