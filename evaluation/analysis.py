@@ -26,11 +26,10 @@ from evaluation.study import (
     SERVICE_OUTCOMES,
     EstimateSpec,
     Study,
-    analysis_window,
 )
 
 #: Estimators of the overall-effect table (SA reports event-time effects only).
-OVERALL_ESTIMATORS = ("cs", "bjs", "did2s", "twfe")
+OVERALL_ESTIMATORS = ("cs", "bjs", "twfe")
 #: Estimators of the event-study figures.
 EVENT_ESTIMATORS = ("cs", "sa", "bjs", "twfe")
 #: Target-group subgroups of the individual-level analysis (person-level rules).
@@ -90,9 +89,8 @@ def event_study(study: Study, outcome: str, level: str = "jobseekers",
                 estimators: Sequence[str] = EVENT_ESTIMATORS, min_e: int = -24,
                 max_e: int = 45) -> EstimatorComparison:
     """Event-time effects of several estimators on the same panel."""
-    panel = (study.municipal_panel(outcome) if level == "municipalities"
-             else study.jobseeker_panel(outcome))
-    return _quiet(compare_estimators, panel, estimators, min_e=min_e, max_e=max_e)
+    return _quiet(compare_estimators, study.panel(level, outcome), estimators, min_e=min_e,
+                  max_e=max_e)
 
 
 def pretrend_tests(study: Study, outcomes: Sequence[str] | None = None) -> pd.DataFrame:
@@ -105,8 +103,7 @@ def pretrend_tests(study: Study, outcomes: Sequence[str] | None = None) -> pd.Da
     targets = [("municipalities", MUNICIPAL_OUTCOME)] + [
         ("jobseekers", o) for o in (outcomes or study.outcomes)]
     for level, outcome in targets:
-        panel = (study.municipal_panel(outcome) if level == "municipalities"
-                 else study.jobseeker_panel(outcome))
+        panel = study.panel(level, outcome)
         cs = _quiet(CallawaySantAnna().fit, panel).pretest
         bjs = _quiet(ImputationDiD(pretrend_leads=12).fit, panel).info.get("pre-trend test")
         rows.append({"level": level, "outcome": outcome,
@@ -228,11 +225,7 @@ def wave_effects(study: Study, outcome: str = MUNICIPAL_OUTCOME) -> pd.DataFrame
     """Municipal overall CS effect of each wave in its own analysis window."""
     rows = []
     for number in (1, 2, 3):
-        first, last = analysis_window(number)
-        spec = EstimateSpec(f"wave {number}", MUNICIPAL_FILE, "municipality", "t",
-                            f"cohort_w{number}", outcome, 0, study.municipal_cluster,
-                            f"t >= {first} and t <= {last}",
-                            {"estimator": "cs", "aggregate": "simple"})
+        spec = study.municipal_spec(outcome, wave_number=number)
         row = _overall_row(_quiet(spec.run, study.data_dir))
         truth = study.true_overall("municipalities", outcome, wave_number=number)
         n = study.municipal.groupby("municipality")[f"cohort_w{number}"].first().gt(0).sum()

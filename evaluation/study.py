@@ -142,7 +142,7 @@ class Study:
     threshold
         Smallest count published from individual-level data (disclosure control).
     seed
-        Seed of every random step (bootstrap draws, random matching order).
+        Seed of the random steps (the bootstrap draws of the uniform bands).
     out_dir
         Where chapters save their tables (``tables/``); None keeps them in memory.
     """
@@ -261,17 +261,18 @@ class Study:
         """
         return "ely" if "ely" in self.municipal.columns else "municipality"
 
-    @property
-    def municipal_where(self) -> str:
-        """Row filter of the municipal analysis window."""
-        first, last = self.window
+    def municipal_where(self, wave_number: int | None = None) -> str:
+        """Return the row filter of a wave's municipal analysis window (default: the study's)."""
+        first, last = analysis_window(wave_number or self.wave)
         return f"t >= {first} and t <= {last}"
 
-    def municipal_spec(self, outcome: str = MUNICIPAL_OUTCOME, **options: Any) -> EstimateSpec:
-        """Spec of a municipal estimate (never-treated controls, clustered by ELY centre)."""
+    def municipal_spec(self, outcome: str = MUNICIPAL_OUTCOME, wave_number: int | None = None,
+                       **options: Any) -> EstimateSpec:
+        """Spec of a municipal estimate of a wave (never-treated controls, in its window)."""
+        number = wave_number or self.wave
         return EstimateSpec(f"municipalities: {outcome}", MUNICIPAL_FILE, "municipality", "t",
-                            self.cohort, outcome, 0, self.municipal_cluster,
-                            self.municipal_where,
+                            f"cohort_w{number}", outcome, 0, self.municipal_cluster,
+                            self.municipal_where(number),
                             {"estimator": "cs", "aggregate": "simple", **options})
 
     def jobseeker_spec(self, outcome: str, **options: Any) -> EstimateSpec:
@@ -286,6 +287,14 @@ class Study:
         data = self.municipal[self.municipal["t"].between(first, last)]
         return Panel(data, unit="municipality", time="t", outcome=outcome, cohort=self.cohort,
                      never_treated=0, cluster=self.municipal_cluster, **kwargs)
+
+    def panel(self, level: str, outcome: str) -> Panel:
+        """Return the ``"municipalities"`` or ``"jobseekers"`` panel of ``outcome``."""
+        if level == "municipalities":
+            return self.municipal_panel(outcome)
+        if level == "jobseekers":
+            return self.jobseeker_panel(outcome)
+        raise ReportError(f"level={level!r}: use 'municipalities' or 'jobseekers'.")
 
     def jobseeker_panel(self, outcome: str, rows: pd.Series | None = None, **kwargs: Any
                         ) -> Panel:

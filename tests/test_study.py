@@ -375,7 +375,7 @@ def test_save_table_writes_csv_and_index(data_dir, tmp_path):
     assert index["second"]["rows"] == 2 and index["second"]["chapter"] == 2
     assert set(index) == {"first", "second"}
     in_memory = Study(data_dir)
-    assert in_memory.save_table(first, "x", chapter=1, individual=False) is first
+    assert in_memory.save_table(first, "x", chapter=1, individual=False) is None
     assert not (data_dir / "tables").exists()
 
 
