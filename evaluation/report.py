@@ -184,6 +184,7 @@ def report_parameters(data_dir: Path, out_dir: Path, data_manifest: dict[str, An
                       threshold: int) -> dict[str, Any]:
     """Return the values injected into every notebook's ``parameters`` cell."""
     from evaluation.study import DEFAULT_OUTCOMES, jobseeker_wave
+    from evaluation.synthetic.scenario import DEFAULT_SEED
 
     if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
         raise ReportError(f"threshold={threshold!r}: the disclosure threshold must be a "
@@ -193,7 +194,7 @@ def report_parameters(data_dir: Path, out_dir: Path, data_manifest: dict[str, An
         "OUT_DIR": str(out_dir.resolve()),
         "WAVE": int(wave if wave is not None else jobseeker_wave(data_manifest) or 3),
         "OUTCOMES": list(outcomes or DEFAULT_OUTCOMES),
-        "SEED": int(seed if seed is not None else data_manifest.get("seed") or 20120901),
+        "SEED": int(seed if seed is not None else data_manifest.get("seed") or DEFAULT_SEED),
         "THRESHOLD": threshold,
     }
 
@@ -225,15 +226,12 @@ def build_report(data_dir: str | Path, out_dir: str | Path, *, wave: int | None 
     pathlib.Path
         Path of the rendered HTML.
     """
-    from evaluation.study import REQUIRED_FILES
+    from evaluation.study import check_data_dir
 
     data_dir = Path(data_dir).resolve()
     out_dir = Path(out_dir)
     notebooks = Path(notebooks_dir) if notebooks_dir is not None else NOTEBOOKS_DIR
-    missing = [name for name in REQUIRED_FILES if not (data_dir / name).is_file()]
-    if missing:
-        raise ReportError(f"{data_dir} lacks {', '.join(missing)}; run `evaluation simulate "
-                          f"--out {data_dir}` or prepare the files in the documented schema.")
+    check_data_dir(data_dir)
     absent = [name for name in REPORT_ORDER if not (notebooks / name).is_file()]
     if absent:
         raise ReportError(f"notebooks {', '.join(absent)} are missing from {notebooks}.")

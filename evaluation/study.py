@@ -20,6 +20,7 @@ import pandas as pd
 from evaluation.errors import ReportError
 from evaluation.estimate import estimate_table, load_estimation_data
 from evaluation.panel import Panel
+from evaluation.synthetic.scenario import DEFAULT_SEED
 from evaluation.trials import PANEL_START, WAVES, Wave, month_index, wave
 
 MUNICIPAL_FILE = "municipalities.parquet"
@@ -45,6 +46,15 @@ OUTCOME_LABELS = {
     "lms_cost_municipal": "subsidy paid by the municipality, EUR/month",
     "unemployment_rate": "unemployment rate, %",
 }
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Raise :class:`ReportError` naming the files of :data:`REQUIRED_FILES` that are absent."""
+    missing = [name for name in REQUIRED_FILES if not (data_dir / name).is_file()]
+    if missing:
+        raise ReportError(f"{data_dir} lacks {', '.join(missing)}; run `evaluation simulate "
+                          f"--out {data_dir}` or prepare the files in the schema documented "
+                          "in the README.")
 
 
 def jobseeker_wave(manifest: dict[str, Any]) -> int | None:
@@ -151,7 +161,7 @@ class Study:
     wave: int = 3
     outcomes: tuple[str, ...] = DEFAULT_OUTCOMES
     threshold: int = 5
-    seed: int = 20120901
+    seed: int = DEFAULT_SEED
     out_dir: Path | None = None
 
     def __post_init__(self) -> None:
@@ -160,11 +170,7 @@ class Study:
             object.__setattr__(self, "out_dir", Path(self.out_dir))
         object.__setattr__(self, "outcomes", tuple(self.outcomes))
         wave(self.wave)  # raises for an unknown wave
-        missing = [name for name in REQUIRED_FILES if not (self.data_dir / name).is_file()]
-        if missing:
-            raise ReportError(f"{self.data_dir} lacks {', '.join(missing)}; run `evaluation "
-                              f"simulate --out {self.data_dir}` or prepare the files in the "
-                              "schema documented in the README.")
+        check_data_dir(self.data_dir)
         data_wave = jobseeker_wave(self.manifest) or self.wave
         if data_wave != self.wave:
             raise ReportError(f"the jobseeker panel in {self.data_dir} was drawn for wave "
