@@ -20,7 +20,7 @@ from scipy.optimize import linprog
 from evaluation._options import check_option
 from evaluation.errors import EvaluationError, InvalidOptionError
 
-__all__ = ["DEFAULT_THRESHOLD", "SUPPRESSED", "DisclosedTable", "disclose",
+__all__ = ["DEFAULT_THRESHOLD", "SUPPRESSED", "DisclosedTable", "check_threshold", "disclose",
            "suppression_intervals"]
 
 SUPPRESSED = ".."
@@ -73,6 +73,13 @@ class DisclosedTable:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def check_threshold(threshold: object) -> None:
+    """Raise :class:`InvalidOptionError` unless ``threshold`` is an integer >= 1 (not a bool)."""
+    if not _is_int(threshold) or threshold < 1:
+        raise InvalidOptionError(f"threshold={threshold!r} must be an integer >= 1 "
+                                 f"(the default is {DEFAULT_THRESHOLD}).")
 
 
 def _where(frame: pd.DataFrame, mask: np.ndarray) -> str:
@@ -264,9 +271,7 @@ def disclose(counts: pd.DataFrame | pd.Series, *, threshold: int = DEFAULT_THRES
     are then computed and suppressed but not shown). A share with ``d = 0`` is NaN.
     """
     frame, values = _check_counts(counts)
-    if not _is_int(threshold) or threshold < 1:
-        raise InvalidOptionError(f"threshold={threshold!r} must be an integer >= 1 "
-                                 f"(the default is {DEFAULT_THRESHOLD}).")
+    check_threshold(threshold)
     if share is not None:
         check_option("share", share, Share)
     if not _is_int(decimals) or decimals < 0:

@@ -23,7 +23,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 from nbconvert import HTMLExporter
 
-from evaluation.errors import ReportError
+from evaluation.errors import InvalidOptionError, ReportError
 from evaluation.simulate import sha256_file
 
 #: The report's notebooks in reading order: description sheet and summary, the six
@@ -183,19 +183,22 @@ def report_parameters(data_dir: Path, out_dir: Path, data_manifest: dict[str, An
                       wave: int | None, outcomes: list[str] | None, seed: int | None,
                       threshold: int) -> dict[str, Any]:
     """Return the values injected into every notebook's ``parameters`` cell."""
+    from evaluation.disclosure import check_threshold
     from evaluation.study import DEFAULT_OUTCOMES, jobseeker_wave
     from evaluation.synthetic.scenario import DEFAULT_SEED
 
-    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
+    try:
+        check_threshold(threshold)
+    except InvalidOptionError as exc:
         raise ReportError(f"threshold={threshold!r}: the disclosure threshold must be a "
-                          "positive whole number of persons (3 or 5 are usual).")
+                          "positive whole number of persons (3 or 5 are usual).") from exc
     return {
         "DATA_DIR": str(data_dir),
         "OUT_DIR": str(out_dir.resolve()),
         "WAVE": int(wave if wave is not None else jobseeker_wave(data_manifest) or 3),
         "OUTCOMES": list(outcomes or DEFAULT_OUTCOMES),
         "SEED": int(seed if seed is not None else data_manifest.get("seed") or DEFAULT_SEED),
-        "THRESHOLD": threshold,
+        "THRESHOLD": int(threshold),
     }
 
 
