@@ -7,7 +7,7 @@ Public entry points:
   — synthetic panels with their true effects (:mod:`evaluation.simulate`);
 * :func:`match` and :class:`MatchResult` — matched comparison groups and balance
   (:mod:`evaluation.matching`);
-* :mod:`evaluation.describe` and :mod:`evaluation.report` — the report chapters.
+* :mod:`evaluation.report.indicators` and :mod:`evaluation.report.build` — the report chapters.
 """
 
 from __future__ import annotations

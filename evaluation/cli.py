@@ -66,7 +66,8 @@ def _write_csv(table, path: str) -> None:
 
 
 def _estimate(args: argparse.Namespace) -> int:
-    from evaluation.estimate import estimate_table, load_estimation_data
+    from evaluation.estimators.registry import estimate_table
+    from evaluation.sources.files import load_estimation_data
 
     covariates = _columns(args.covariates)
     wanted = [args.unit, args.time, args.cohort, args.outcome, *covariates]
@@ -90,14 +91,14 @@ BALANCE_FILE_COLUMNS = ("mean_treated", "mean_control", "smd_before", "smd_after
 
 
 def _match(args: argparse.Namespace) -> int:
-    from evaluation.estimate import read_table
     from evaluation.matching import match
+    from evaluation.sources.files import read_data_file
 
     covariates, exact = _columns(args.covariates), _columns(args.exact)
     from evaluation.matching.matcher import COVARIATE_DISTANCES, SCORE_DISTANCES
 
     score = [] if args.distance in SCORE_DISTANCES + COVARIATE_DISTANCES else [args.distance]
-    data = read_table(args.data, [args.unit, args.treatment, *covariates, *exact, *score])
+    data = read_data_file(args.data, [args.unit, args.treatment, *covariates, *exact, *score])
     result = match(data, unit=args.unit, treatment=args.treatment, covariates=covariates,
                    method=args.method, distance=args.distance, ratio=args.ratio,
                    replace=args.replace, caliper=args.caliper, exact=exact or None,
@@ -115,7 +116,7 @@ def _match(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from evaluation.report import build_report
+    from evaluation.report.build import build_report
 
     path = build_report(args.data, args.out, wave=args.wave,
                         outcomes=_columns(args.outcomes) or None, seed=args.seed,
@@ -125,7 +126,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _import_statfin(args: argparse.Namespace) -> int:
-    from evaluation.trial_assignment import write_municipal_extract
+    from evaluation.sources.trial_assignment import write_municipal_extract
 
     manifest = write_municipal_extract(args.statfin, args.trials, args.out)
     print(f"wrote the municipal panel and {manifest}")

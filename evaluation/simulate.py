@@ -18,7 +18,6 @@ the same seed and parameters give byte-identical files.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,8 @@ import numpy as np
 import pandas as pd
 
 from evaluation.errors import SimulationError
+from evaluation.sources.files import sha256_file
+from evaluation.sources.trials import WAVES, Wave, month_index, wave
 from evaluation.synthetic import jobseekers as js
 from evaluation.synthetic.design import Design, build_design, check_municipality_count
 from evaluation.synthetic.municipal import (
@@ -38,7 +39,6 @@ from evaluation.synthetic.municipal import (
 from evaluation.synthetic.scenario import DEFAULT_SEED, SCENARIOS, Scenario, get_scenario
 from evaluation.synthetic.staggered import StaggeredDesign, draw_staggered
 from evaluation.synthetic.truth import truth_table
-from evaluation.trials import WAVES, Wave, month_index, wave
 
 __all__ = [
     "DEFAULT_SEED",
@@ -495,12 +495,3 @@ def write_synthetic_data(
 def _write_parquet(frame: pd.DataFrame, path: Path) -> dict[str, Any]:
     frame.to_parquet(path, index=False, compression="zstd")
     return {"sha256": sha256_file(path), "rows": len(frame), "columns": list(frame.columns)}
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 digest of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -35,7 +35,7 @@ from evaluation.errors import (
     PanelError,
 )
 from evaluation.estimators import CallawaySantAnna
-from evaluation.results import ESTIMATE_COLUMNS, EstimationResult
+from evaluation.estimators.results import ESTIMATE_COLUMNS, EstimationResult
 from evaluation.simulate import simulate_staggered
 
 ATOL = 1e-6  # agreement with csdid (absolute, rtol=0)

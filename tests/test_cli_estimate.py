@@ -2,8 +2,8 @@ import pandas as pd
 import pytest
 
 from evaluation.cli import main
-from evaluation.estimate import estimate_table
-from evaluation.results import ESTIMATE_COLUMNS
+from evaluation.estimators.registry import estimate_table
+from evaluation.estimators.results import ESTIMATE_COLUMNS
 from evaluation.simulate import simulate_staggered
 
 ARGS = ["--unit", "unit", "--time", "time", "--cohort", "cohort", "--outcome", "y"]

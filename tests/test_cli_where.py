@@ -6,8 +6,9 @@ import pytest
 
 from evaluation.cli import main
 from evaluation.errors import EvaluationError
-from evaluation.estimate import estimate_table, load_estimation_data
+from evaluation.estimators.registry import estimate_table
 from evaluation.simulate import simulate_staggered
+from evaluation.sources.files import load_estimation_data
 
 ARGS = ["--unit", "unit", "--time", "time", "--cohort", "cohort", "--outcome", "y",
         "--never-treated", "0"]

@@ -1,4 +1,4 @@
-"""Tests of statistical disclosure control (evaluation.disclosure).
+"""Tests of statistical disclosure control (evaluation.report.disclosure).
 
 The protection claims are checked with an LP written here independently of the module: every
 cell of the published table is a variable, published cells are fixed through their bounds,
@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from scipy.optimize import linprog
 
-from evaluation.disclosure import (
+from evaluation.errors import EvaluationError, InvalidOptionError
+from evaluation.report.disclosure import (
     DEFAULT_THRESHOLD,
     SUPPRESSED,
     DisclosedTable,
@@ -22,7 +23,6 @@ from evaluation.disclosure import (
     disclose,
     suppression_intervals,
 )
-from evaluation.errors import EvaluationError, InvalidOptionError
 
 
 def published_intervals(table: pd.DataFrame) -> dict[tuple[int, int], tuple[float, float]]:

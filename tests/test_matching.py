@@ -22,7 +22,6 @@ import pytest
 from matplotlib.axes import Axes
 
 from evaluation import Panel
-from evaluation.balance import balance_table, effective_sample_size
 from evaluation.errors import (
     InfeasibleBalanceError,
     InvalidOptionError,
@@ -43,6 +42,7 @@ from evaluation.matching import (
     synthetic_control,
 )
 from evaluation.matching import optimal as optimal_module
+from evaluation.matching.balance import balance_table, effective_sample_size
 from evaluation.matching.cem import coarsen
 from evaluation.matching.nearest import (
     NearestProblem,

@@ -23,11 +23,11 @@ import pandas as pd
 import pytest
 
 import evaluation
-from evaluation import analysis, describe
 from evaluation.cli import main
-from evaluation.disclosure import SUPPRESSED, disclose, suppression_intervals
 from evaluation.errors import MissingColumnError, ReportError
-from evaluation.report import (
+from evaluation.report import chapters as analysis
+from evaluation.report import indicators as describe
+from evaluation.report.build import (
     REPORT_ORDER,
     build_report,
     execute_notebook,
@@ -36,8 +36,10 @@ from evaluation.report import (
     report_parameters,
     table_of_contents,
 )
-from evaluation.simulate import sha256_file, write_synthetic_data
-from evaluation.study import REQUIRED_FILES, Study
+from evaluation.report.disclosure import SUPPRESSED, disclose, suppression_intervals
+from evaluation.report.study import REQUIRED_FILES, Study
+from evaluation.simulate import write_synthetic_data
+from evaluation.sources.files import sha256_file
 
 SEED = 11
 PEOPLE = 2000
@@ -189,7 +191,7 @@ def test_plot_indicator_returns_axes_with_lines(data_dir):
     matplotlib.use("Agg")
     municipal = pd.read_parquet(data_dir / "municipalities.parquet")
     table = describe.monitoring_indicators(municipal, describe.wave_groups(municipal, 3))
-    from evaluation.trials import wave
+    from evaluation.sources.trials import wave
 
     ax = describe.plot_indicator(table, "unemployment_rate", shade=wave(3))
     assert len(ax.get_lines()) == 2
@@ -703,7 +705,7 @@ def test_missing_data_files_are_named(tmp_path, data_dir):
 def test_missing_notebooks_are_named(tmp_path, data_dir):
     with pytest.raises(ReportError, match=r"notebooks 00_summary\.ipynb, 01_data"):
         build_report(data_dir, tmp_path / "out", notebooks_dir=tmp_path)
-    from evaluation.report import NOTEBOOKS_DIR
+    from evaluation.report.build import NOTEBOOKS_DIR
 
     some = tmp_path / "some"
     some.mkdir()

@@ -26,7 +26,7 @@ from evaluation.simulate import (
     simulate_municipalities,
     write_synthetic_data,
 )
-from evaluation.trials import WAVES, month_index, wave
+from evaluation.sources.trials import WAVES, month_index, wave
 
 W3_START = month_index(wave(3).start)  # 2021M03 -> t = 135
 W3_MONTHS = wave(3).n_months  # 46

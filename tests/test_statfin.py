@@ -1,5 +1,5 @@
-"""Tests of the real-data path of the municipal panel (evaluation.statfin and
-evaluation.trial_assignment).
+"""Tests of the real-data path of the municipal panel (evaluation.sources.statfin and
+evaluation.sources.trial_assignment).
 
 Small StatFin 12r5 exports are written to ``tmp_path`` in the layouts, encodings and
 delimiters StatFin produces; every test checks exact values, and the trial columns are
@@ -19,15 +19,15 @@ import pytest
 from evaluation.errors import EvaluationError, StatFinError
 from evaluation.panel import Panel
 from evaluation.simulate import simulate_municipalities
-from evaluation.statfin import STATFIN_12R5_MEASURES, read_statfin_12r5
-from evaluation.trial_assignment import (
+from evaluation.sources.statfin import STATFIN_12R5_MEASURES, read_statfin_12r5
+from evaluation.sources.trial_assignment import (
     TRIAL_COLUMNS,
     add_trial_columns,
     read_trial_assignment,
     trial_areas_table,
     write_municipal_extract,
 )
-from evaluation.trials import month_index, wave
+from evaluation.sources.trials import month_index, wave
 
 W1_START, W3_START = month_index(wave(1).start), month_index(wave(3).start)  # 33, 135
 W1_END = month_index(wave(1).end)  # 72 (2015M12)

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation import analysis
 from evaluation.cli import main
-from evaluation.disclosure import SUPPRESSED, disclose
 from evaluation.errors import InvalidOptionError, ReportError
-from evaluation.simulate import write_synthetic_data
-from evaluation.study import (
+from evaluation.report import chapters as analysis
+from evaluation.report.chapters.heterogeneity import publish_counts
+from evaluation.report.disclosure import SUPPRESSED, disclose
+from evaluation.report.study import (
     DEFAULT_OUTCOMES,
     JOBSEEKER_FILE,
     MUNICIPAL_FILE,
@@ -22,7 +22,8 @@ from evaluation.study import (
     Study,
     analysis_window,
 )
-from evaluation.trials import month_index, wave
+from evaluation.simulate import write_synthetic_data
+from evaluation.sources.trials import month_index, wave
 
 
 @pytest.fixture(scope="module")
@@ -269,7 +270,7 @@ def test_publish_counts_replaces_counts_and_hides_small_groups():
                            "n_comparison": [20, 20, 0, SUPPRESSED]},
                           index=table["group"])
     small = pd.Series([False, True, False, True], index=table["group"])
-    out = analysis._publish_counts(table.iloc[::-1], counts, small)  # any row order
+    out = publish_counts(table.iloc[::-1], counts, small)  # any row order
     pd.testing.assert_frame_equal(table, original)  # input untouched
     out = out.set_index("group")
     estimates = [*analysis.EFFECT_COLUMNS, "true_att"]
@@ -380,7 +381,7 @@ def test_save_table_writes_csv_and_index(data_dir, tmp_path):
 
 
 def test_match_sample_sizes_protect_small_cells_against_the_all_row(study):
-    from evaluation.disclosure import suppression_intervals
+    from evaluation.report.disclosure import suppression_intervals
 
     result = analysis.match_people(study)
     sizes = result.sample_sizes()

@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 from scipy.special import ndtri
 
-from evaluation._options import check_option
+from evaluation.options import check_option
 
 BootstrapWeights = Literal["rademacher", "mammen"]
 _MAMMEN_LOW = -(np.sqrt(5) - 1) / 2
@@ -39,14 +39,14 @@ def cluster_robust_ols(x: np.ndarray, y: np.ndarray, weights: np.ndarray,
     Returns
     -------
     tuple
-        Coefficients :math:`\hateta` and covariance :math:`\hat V` (no small-sample
+        Coefficients :math:`\hat\beta` and covariance :math:`\hat V` (no small-sample
         factor).
 
     Notes
     -----
     .. math::
 
-        \hateta = (X'WX)^{-1}X'Wy, \qquad
+        \hat\beta = (X'WX)^{-1}X'Wy, \qquad
         \hat V = (X'WX)^{-1}\Big[\sum_c s_c s_c'\Big](X'WX)^{-1}, \quad
         s_c = \sum_{i \in c} w_i \hat e_i x_i.
     """

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import chdtrc
 
-from evaluation._options import check_option
 from evaluation.errors import (
     DroppedObservationsWarning,
     EvaluationWarning,
@@ -34,8 +33,9 @@ from evaluation.estimators._inference import (
     influence_covariance,
     multiplier_draws,
 )
+from evaluation.estimators.results import EstimationResult
+from evaluation.options import check_option
 from evaluation.panel import Panel
-from evaluation.results import EstimationResult
 
 ControlGroup = Literal["never", "notyet"]
 Method = Literal["dr", "ipw", "reg", "dr_improved"]

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from evaluation.errors import EvaluationWarning, InvalidOptionError
+from evaluation.estimators.results import EstimationResult
 from evaluation.panel import Panel
-from evaluation.results import EstimationResult
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

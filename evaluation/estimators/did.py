@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from evaluation.errors import InvalidOptionError, PanelError
+from evaluation.estimators.results import EstimationResult
 from evaluation.panel import Panel
-from evaluation.results import EstimationResult
 
 
 @dataclass(frozen=True)
@@ -166,17 +166,17 @@ def fit_two_way(panel: Panel, regressors: np.ndarray, *, small_sample: bool = Fa
     Notes
     -----
     By the Frisch-Waugh-Lovell theorem the coefficients are those of the regression of
-    :math:`	ilde y` on :math:`	ilde X`, the outcome and regressors with the (weighted)
+    :math:`\tilde y` on :math:`\tilde X`, the outcome and regressors with the (weighted)
     unit and period effects partialled out exactly and sparsely
     (:class:`~evaluation.estimators._fixed_effects.TwoWayDesign`):
 
     .. math::
 
-        \hateta = (	ilde X'W	ilde X)^{-1}	ilde X'W	ilde y, \qquad
-        \hat V = (	ilde X'W	ilde X)^{-1}\Big[\sum_c s_c s_c'\Big](	ilde X'W	ilde X)^{-1},
-        \quad s_c = \sum_{it \in c} w_{it}\hat e_{it}	ilde x_{it},
+        \hat\beta = (\tilde X'W\tilde X)^{-1}\tilde X'W\tilde y, \qquad
+        \hat V = (\tilde X'W\tilde X)^{-1}\Big[\sum_c s_c s_c'\Big](\tilde X'W\tilde X)^{-1},
+        \quad s_c = \sum_{it \in c} w_{it}\hat e_{it}\tilde x_{it},
 
-    times :math:`rac{G}{G-1}rac{N-1}{N-K}` with ``small_sample``; absorbed effects
+    times :math:`\frac{G}{G-1}\frac{N-1}{N-K}` with ``small_sample``; absorbed effects
     are not counted (they are nested in the clusters). This is the estimator of
     ``linearmodels.PanelOLS`` (with ``auto_df=False, count_effects=False``), which the
     tests use as the oracle; it is computed here because ``PanelOLS`` needs about a minute

@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 from scipy.special import chdtrc
 
-from evaluation._options import check_option
 from evaluation.errors import DroppedObservationsWarning, InvalidOptionError, PanelError
 from evaluation.estimators._fixed_effects import TwoWayDesign
 from evaluation.estimators._inference import cluster_robust_ols, cluster_sums
 from evaluation.estimators.did import event_time_dummies
+from evaluation.estimators.results import EstimationResult
+from evaluation.options import check_option
 from evaluation.panel import Panel
-from evaluation.results import EstimationResult
 
 
 @dataclass

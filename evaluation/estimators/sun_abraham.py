@@ -16,12 +16,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from evaluation._options import check_option
 from evaluation.errors import InvalidOptionError, NoComparisonUnitsError, PanelError
 from evaluation.estimators._inference import influence_covariance
 from evaluation.estimators.did import fit_two_way
+from evaluation.estimators.results import EstimationResult
+from evaluation.options import check_option
 from evaluation.panel import Panel
-from evaluation.results import EstimationResult
 
 SunAbrahamControl = Literal["never", "last"]
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.errors import MatchingError, MissingColumnError, TreatmentNotBinaryError
+from evaluation.messages import listing
 
 
 @dataclass(frozen=True)
@@ -53,14 +54,13 @@ def is_categorical(series: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series))
 
 
-def check_columns(data: pd.DataFrame, columns: Sequence[str], role: str) -> None:
+def require_columns(data: pd.DataFrame, columns: Sequence[str], role: str) -> None:
     """Raise :class:`MissingColumnError` if any named column is absent."""
     missing = [c for c in columns if c not in data.columns]
     if missing:
         raise MissingColumnError(
             f"{role} column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
-            f"not in the data; its columns are {', '.join(map(str, data.columns[:12]))}"
-            f"{' ...' if len(data.columns) > 12 else ''}.")
+            f"not in the data; its columns are {listing(data.columns, 12)}.")
 
 
 def treatment_indicator(data: pd.DataFrame, column: str) -> np.ndarray:
@@ -73,7 +73,7 @@ def treatment_indicator(data: pd.DataFrame, column: str) -> np.ndarray:
     TreatmentNotBinaryError
         If values are missing, other than 0/1, or only one group occurs.
     """
-    check_columns(data, [column], "treatment")
+    require_columns(data, [column], "treatment")
     values = data[column]
     if values.isna().any():
         n = int(values.isna().sum())
@@ -121,7 +121,7 @@ def build_covariates(data: pd.DataFrame, columns: Sequence[str], *, drop_first: 
     MissingColumnError, MatchingError
         For absent columns, missing or infinite values, or unusable types.
     """
-    check_columns(data, columns, "covariate")
+    require_columns(data, columns, "covariate")
     blocks: list[np.ndarray] = []
     names: list[str] = []
     source: list[str] = []
@@ -152,7 +152,7 @@ def build_covariates(data: pd.DataFrame, columns: Sequence[str], *, drop_first: 
 
 def stratum_codes(data: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """Integer code of every unit's exact-matching stratum and a label per stratum."""
-    check_columns(data, columns, "exact-matching")
+    require_columns(data, columns, "exact-matching")
     for column in columns:
         _check_missing(data[column], column)
     codes, uniques = pd.MultiIndex.from_frame(data[list(columns)].astype(str)).factorize()

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.errors import InvalidOptionError, NoMatchesError
-from evaluation.matching._covariates import check_columns, is_categorical
+from evaluation.matching._covariates import is_categorical, require_columns
 
 Cutpoints = int | str | Sequence[float]
 
@@ -60,7 +60,7 @@ def cem_subclasses(data: pd.DataFrame, columns: Sequence[str], treated: np.ndarr
     NoMatchesError
         If no stratum holds both treated and control units.
     """
-    check_columns(data, columns, "covariate")
+    require_columns(data, columns, "covariate")
     per_column = dict(cutpoints) if isinstance(cutpoints, Mapping) else {}
     unknown = set(per_column) - set(columns)
     if unknown:

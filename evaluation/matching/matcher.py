@@ -9,8 +9,6 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from evaluation._options import check_option
-from evaluation._panel_messages import fmt
 from evaluation.errors import (
     InvalidOptionError,
     MatchingError,
@@ -21,7 +19,7 @@ from evaluation.errors import (
 from evaluation.matching._covariates import (
     Covariates,
     build_covariates,
-    check_columns,
+    require_columns,
     stratum_codes,
     treatment_indicator,
 )
@@ -32,6 +30,8 @@ from evaluation.matching.nearest import MatchOrder, NearestProblem, nearest_neig
 from evaluation.matching.optimal import optimal_matching
 from evaluation.matching.result import MatchResult
 from evaluation.matching.weighting import entropy_balance, ipw_att_weights
+from evaluation.messages import fmt
+from evaluation.options import check_option
 
 Method = Literal["nearest", "optimal", "cem", "ebal", "ipw"]
 Discard = Literal["none", "both", "control", "treated"]
@@ -264,7 +264,7 @@ def _unit_ids(data: pd.DataFrame, unit: str | None) -> np.ndarray:
     if unit is None:
         ids = data.index.to_numpy()
     else:
-        check_columns(data, [unit], "unit")
+        require_columns(data, [unit], "unit")
         ids = data[unit].to_numpy()
         if data[unit].isna().any():
             raise MatchingError(f"unit column {unit!r} has missing ids; every row needs one.")
@@ -280,7 +280,7 @@ def _unit_ids(data: pd.DataFrame, unit: str | None) -> np.ndarray:
 def _sampling_weights(data: pd.DataFrame, column: str | None) -> np.ndarray | None:
     if column is None:
         return None
-    check_columns(data, [column], "weights")
+    require_columns(data, [column], "weights")
     values = pd.to_numeric(data[column], errors="coerce").to_numpy(dtype=float)
     if not np.isfinite(values).all() or (values < 0).any() or values.sum() <= 0:
         raise MatchingError(f"weights column {column!r} must hold finite, non-negative numbers "
@@ -371,7 +371,7 @@ def _calipers(data: pd.DataFrame, caliper, std: bool, score: np.ndarray | None,
         width = float(on_score) * (np.std(score[eligible], ddof=1) if std else 1.0)
     if not spec:
         return width, None, None
-    check_columns(data, list(spec), "caliper")
+    require_columns(data, list(spec), "caliper")
     values = np.column_stack([pd.to_numeric(data[c], errors="coerce").to_numpy(float)
                               for c in spec])
     for j, name in enumerate(spec):

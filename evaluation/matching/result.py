@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from evaluation.balance import balance_table, love_plot, sample_sizes
 from evaluation.matching._covariates import Covariates
+from evaluation.matching.balance import balance_table, love_plot, sample_sizes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -76,7 +76,7 @@ class MatchResult:
         return values, names, binary
 
     def balance(self, include_distance: bool = True) -> pd.DataFrame:
-        """Balance table before and after (see :func:`evaluation.balance.balance_table`).
+        """Balance table before and after (see :func:`evaluation.matching.balance.balance_table`).
 
         Parameters
         ----------
@@ -88,7 +88,7 @@ class MatchResult:
                              base_weights=self.base_weights, binary=binary)
 
     def sample_sizes(self) -> pd.DataFrame:
-        """Count units and effective sample sizes (:func:`evaluation.balance.sample_sizes`)."""
+        """Count units and effective sample sizes (see :func:`.balance.sample_sizes`)."""
         return sample_sizes(self.treated, self.weights, self.units["discarded"].to_numpy(),
                             self.base_weights)
 

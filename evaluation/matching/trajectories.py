@@ -22,8 +22,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from evaluation._options import check_option
-from evaluation._panel_messages import fmt
 from evaluation.errors import (
     DroppedObservationsWarning,
     InvalidOptionError,
@@ -32,6 +30,8 @@ from evaluation.errors import (
 )
 from evaluation.estimators._inference import cluster_robust_ols
 from evaluation.matching.result import MatchResult
+from evaluation.messages import fmt
+from evaluation.options import check_option
 from evaluation.panel import Panel
 
 Features = Literal["lags", "mean", "slope", "mean_slope"]

@@ -14,7 +14,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from evaluation.errors import SimulationError
-from evaluation.trials import WAVES, month_index
+from evaluation.sources.trials import WAVES, month_index
 
 #: ELY-centre regions: name, municipalities (out of 309), unemployment level relative to
 #: the country, and an approximate centroid (km east, km north) used to define neighbours.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from evaluation.sources.trials import Wave, format_month, month_index
 from evaluation.synthetic.design import Design
 from evaluation.synthetic.effects import (
     JOB_LOGIT_PER_UNEMPLOYMENT,
@@ -21,7 +22,6 @@ from evaluation.synthetic.effects import (
 )
 from evaluation.synthetic.municipal import LMS_DAILY, PAYMENT_DAYS, _by_year, national_rate
 from evaluation.synthetic.scenario import Scenario
-from evaluation.trials import Wave, format_month, month_index
 
 STATES = ("unemployed", "open_market_job", "subsidised_job", "education", "services",
           "outside_labour_force")

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from evaluation.sources.trials import PANEL_END, PANEL_START, WAVES, format_month, month_index
 from evaluation.synthetic.design import Design
 from evaluation.synthetic.effects import effect_paths
 from evaluation.synthetic.scenario import Scenario
-from evaluation.trials import PANEL_END, PANEL_START, WAVES, format_month, month_index
 
 #: Annual average register unemployment rate (%) of the whole country, interpolated monthly.
 NATIONAL_RATE = {2010: 9.6, 2011: 9.0, 2012: 9.4, 2013: 10.6, 2014: 11.7, 2015: 12.9,

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation import simulate_jobseekers, simulate_municipalities
-from evaluation.trials import month_index, wave
+from evaluation.sources.trials import month_index, wave
 
 HERE = Path(__file__).resolve().parent
 N_PEOPLE = 40_000

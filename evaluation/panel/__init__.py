@@ -1,0 +1,10 @@
+"""The validated long panel: :class:`Panel` and its private helpers (one module per concept).
+
+``panel.py`` holds the class; ``_columns`` (row-level checks of the named columns),
+``_time`` (time and cohort labels, the time grid), ``_units`` (unit-level columns and
+treatment status) and ``_arrays`` (integer coding) hold the checks it runs.
+"""
+
+from evaluation.panel.panel import Panel
+
+__all__ = ["Panel"]

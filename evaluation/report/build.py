@@ -1,0 +1,302 @@
+"""Execute the report notebooks headlessly and render them to HTML with a manifest.
+
+The notebooks in ``notebooks/`` are the chapters; each has a cell tagged ``parameters``
+whose values are overridden by a cell injected right after it (the papermill convention),
+so the same notebook runs on the synthetic data or on a real extract.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
+from nbconvert import HTMLExporter
+
+from evaluation.errors import InvalidOptionError, ReportError
+from evaluation.sources.files import sha256_file
+
+#: The report's notebooks in reading order: description sheet and summary, the six
+#: chapters, conclusions and the appendix of full tables.
+REPORT_ORDER: tuple[str, ...] = (
+    "00_summary.ipynb", "01_data.ipynb", "02_comparison_groups.ipynb", "03_effects.ipynb",
+    "04_heterogeneity.ipynb", "05_services_costs.ipynb", "06_robustness.ipynb",
+    "07_conclusions.ipynb", "08_appendix.ipynb",
+)
+#: Notebooks that read the tables the chapters wrote, so they run after the chapters.
+RUN_LAST: tuple[str, ...] = ("00_summary.ipynb", "07_conclusions.ipynb", "08_appendix.ipynb")
+#: The chapters proper (what the report's sections are checked against).
+CHAPTERS: tuple[str, ...] = tuple(n for n in REPORT_ORDER if n not in RUN_LAST)
+#: The report notebooks, shipped inside the package (``notebooks/`` at the top of the
+#: repository links here).
+NOTEBOOKS_DIR = Path(__file__).resolve().parent / "notebooks"
+REPORT_FILE = "teas_report.html"
+TOC_PLACEHOLDER = "[[TABLE-OF-CONTENTS]]"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_HEADING = re.compile(r'<h([12]) id="([^"]+)"[^>]*>(.*?)</h\1>', re.S)
+_EXTERNAL_SCRIPT = re.compile(r'<script[^>]*src="https?://[^"]*"[^>]*>\s*</script>\s*')
+_VERSIONED = ("kuntakokeilu-evaluation", "numpy", "scipy", "pandas", "statsmodels",
+              "linearmodels", "matplotlib", "pyarrow", "nbclient", "nbconvert", "ipykernel")
+
+
+@dataclass(frozen=True)
+class ExecutedChapter:
+    """A notebook after execution, with its wall-clock run time in seconds."""
+
+    name: str
+    notebook: nbformat.NotebookNode
+    seconds: float
+
+
+def inject_parameters(notebook: nbformat.NotebookNode, parameters: dict[str, Any]) -> None:
+    """Insert a cell assigning ``parameters`` right after the cell tagged ``parameters``.
+
+    Raises
+    ------
+    ReportError
+        If the notebook has no cell tagged ``parameters``.
+    """
+    for index, cell in enumerate(notebook.cells):
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = "\n".join(f"{key} = {value!r}" for key, value in parameters.items())
+            injected = nbformat.v4.new_code_cell(source)
+            injected.metadata["tags"] = ["injected-parameters"]
+            notebook.cells.insert(index + 1, injected)
+            return
+    raise ReportError("the notebook has no cell tagged 'parameters'; tag the cell that "
+                      "defines the notebook's parameters.")
+
+
+def execute_notebook(path: Path, parameters: dict[str, Any], timeout: int = 600
+                     ) -> ExecutedChapter:
+    """Execute one notebook in a fresh kernel with the given parameters.
+
+    Raises
+    ------
+    ReportError
+        If a cell raises or times out (the message names the notebook and the error).
+    """
+    notebook = nbformat.read(path, as_version=4)
+    inject_parameters(notebook, parameters)
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    started = time.perf_counter()
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError) as exc:
+        lines = _ANSI.sub("", str(exc)).strip().splitlines()
+        raise ReportError(f"notebook {path.name} failed: {lines[-1] if lines else exc}") from exc
+    except (RuntimeError, OSError) as exc:  # the kernel did not start or died
+        raise ReportError(f"could not run notebook {path.name}: the Jupyter kernel failed "
+                          f"({exc}); check that ipykernel is installed in this environment."
+                          ) from exc
+    seconds = time.perf_counter() - started
+    _check_outputs(path.name, notebook)
+    return ExecutedChapter(path.name, notebook, seconds)
+
+
+def _check_outputs(name: str, notebook: nbformat.NotebookNode) -> None:
+    """Fail on error outputs and on empty figures."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                raise ReportError(f"notebook {name} has an error output: {output.get('ename')}")
+            png = output.get("data", {}).get("image/png")
+            if png is not None and len(png) < 2000:
+                raise ReportError(f"notebook {name} produced an empty figure.")
+
+
+def combine(chapters: list[ExecutedChapter]) -> nbformat.NotebookNode:
+    """Concatenate executed notebooks (in the given order) into one report notebook.
+
+    The parameter cells are left out; everything else keeps its outputs.
+    """
+    report = nbformat.v4.new_notebook()
+    report.metadata = chapters[0].notebook.metadata if chapters else {}
+    for chapter in chapters:
+        for cell in chapter.notebook.cells:
+            tags = cell.get("metadata", {}).get("tags", [])
+            if "parameters" in tags or "injected-parameters" in tags:
+                continue
+            report.cells.append(cell)
+    return report
+
+
+def table_of_contents(html: str) -> str:
+    """Return an HTML list linking the level-1 and level-2 headings after "Contents"."""
+    items = []
+    headings = _HEADING.findall(html)
+    labels = [re.sub(r"<[^>]+>", "", text).replace("\u00b6", "").strip()
+              for _, _, text in headings]
+    start = labels.index("Contents") + 1 if "Contents" in labels else 0  # after the front
+    for (level, anchor, _), label in zip(headings[start:], labels[start:], strict=True):
+        items.append(f'<li class="toc-h{level}"><a href="#{anchor}">{label}</a></li>')
+    style = ("<style>.toc ul{list-style:none;padding-left:0}.toc .toc-h2{margin-left:1.5em;"
+             "font-size:0.95em}</style>")
+    return f'{style}<nav class="toc"><ul>{"".join(items)}</ul></nav>'
+
+
+def render_html(notebook: nbformat.NotebookNode, title: str) -> str:
+    """Render the report notebook to one self-contained HTML page, code hidden.
+
+    Figures are embedded as data URIs, external scripts (MathJax, require.js from a CDN)
+    are dropped, and the table-of-contents placeholder is replaced by the contents.
+    """
+    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    notebook.metadata["title"] = title
+    body, _ = exporter.from_notebook_node(notebook)
+    body = _EXTERNAL_SCRIPT.sub("", body)
+    return body.replace(f"<p>{TOC_PLACEHOLDER}</p>", table_of_contents(body), 1)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages that produce the numbers."""
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit(directory: Path) -> str | None:
+    """Return the checked-out git commit of ``directory`` (None outside a repository)."""
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, check=True,
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def report_parameters(data_dir: Path, out_dir: Path, data_manifest: dict[str, Any], *,
+                      wave: int | None, outcomes: list[str] | None, seed: int | None,
+                      threshold: int) -> dict[str, Any]:
+    """Return the values injected into every notebook's ``parameters`` cell."""
+    from evaluation.report.disclosure import check_threshold
+    from evaluation.report.study import DEFAULT_OUTCOMES, jobseeker_wave
+    from evaluation.synthetic.scenario import DEFAULT_SEED
+
+    try:
+        check_threshold(threshold)
+    except InvalidOptionError as exc:
+        raise ReportError(f"threshold={threshold!r}: the disclosure threshold must be a "
+                          "positive whole number of persons (3 or 5 are usual).") from exc
+    return {
+        "DATA_DIR": str(data_dir),
+        "OUT_DIR": str(out_dir.resolve()),
+        "WAVE": int(wave if wave is not None else jobseeker_wave(data_manifest) or 3),
+        "OUTCOMES": list(outcomes or DEFAULT_OUTCOMES),
+        "SEED": int(seed if seed is not None else data_manifest.get("seed") or DEFAULT_SEED),
+        "THRESHOLD": int(threshold),
+    }
+
+
+def build_report(data_dir: str | Path, out_dir: str | Path, *, wave: int | None = None,
+                 outcomes: list[str] | None = None, seed: int | None = None,
+                 threshold: int = 5, notebooks_dir: str | Path | None = None,
+                 timeout: int = 600) -> Path:
+    """Execute every notebook on the data in ``data_dir``; write the report and a manifest.
+
+    Parameters
+    ----------
+    data_dir
+        Directory with the data files and the data manifest written by
+        ``evaluation simulate`` (or prepared in the same schema from real data).
+    out_dir
+        Where ``teas_report.html``, ``tables/``, the executed notebooks and
+        ``manifest.json`` go.
+    wave, outcomes, seed, threshold
+        Report parameters (default: the data's wave and seed, employment and unemployment,
+        disclosure threshold 5).
+    notebooks_dir
+        Directory of the notebooks (default: the repository's ``notebooks/``).
+    timeout
+        Seconds allowed per cell.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of the rendered HTML.
+    """
+    from evaluation.report.study import check_data_dir
+
+    data_dir = Path(data_dir).resolve()
+    out_dir = Path(out_dir)
+    notebooks = Path(notebooks_dir) if notebooks_dir is not None else NOTEBOOKS_DIR
+    check_data_dir(data_dir)
+    absent = [name for name in REPORT_ORDER if not (notebooks / name).is_file()]
+    if absent:
+        raise ReportError(f"notebooks {', '.join(absent)} are missing from {notebooks}.")
+    data_manifest = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))
+    parameters = report_parameters(data_dir, out_dir, data_manifest, wave=wave,
+                                   outcomes=outcomes, seed=seed, threshold=threshold)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out_dir / "tables", ignore_errors=True)  # no stale tables
+    executed_dir = out_dir / "notebooks"
+    executed_dir.mkdir(exist_ok=True)
+    order = [n for n in REPORT_ORDER if n not in RUN_LAST] + list(RUN_LAST)
+    executed = {}
+    for name in order:
+        executed[name] = execute_notebook(notebooks / name, parameters, timeout)
+        nbformat.write(executed[name].notebook, executed_dir / name)
+    chapters = [executed[name] for name in REPORT_ORDER]
+    title = "Municipal employment trials: impact evaluation"
+    html_path = out_dir / REPORT_FILE
+    html_path.write_text(render_html(combine(chapters), title), encoding="utf-8")
+    manifest = report_manifest(data_dir, out_dir, data_manifest, parameters, chapters,
+                               git_commit(notebooks))
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n",
+                                           encoding="utf-8")
+    return html_path
+
+
+def report_manifest(data_dir: Path, out_dir: Path, data_manifest: dict[str, Any],
+                    parameters: dict[str, Any], chapters: list[ExecutedChapter],
+                    commit: str | None) -> dict[str, Any]:
+    """Return what a reviewer needs to rerun the report or any one table of it."""
+    index_path = out_dir / "tables" / "index.json"
+    tables = json.loads(index_path.read_text()) if index_path.is_file() else {}
+    scenario = (data_manifest.get("scenario") or {}).get("name")
+    simulate = (f"evaluation simulate --scenario {scenario} --seed {data_manifest.get('seed')}"
+                f" --people {data_manifest.get('n_people')} --wave "
+                f"{data_manifest.get('jobseeker_wave', parameters['WAVE'])} --municipalities "
+                f"{data_manifest.get('n_municipalities', 309)} --out DATA_DIR"
+                if scenario else None)
+    options = (f" --wave {parameters['WAVE']} --outcomes {','.join(parameters['OUTCOMES'])}"
+               f" --seed {parameters['SEED']} --threshold {parameters['THRESHOLD']}")
+    return {
+        "report": REPORT_FILE,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "data_dir": str(data_dir),
+        "inputs": {p.name: sha256_file(p) for p in sorted(data_dir.iterdir())
+                   if p.suffix in (".parquet", ".json", ".csv")},
+        "data_manifest": {k: data_manifest.get(k) for k in (
+            "seed", "scenario", "n_people", "n_municipalities", "jobseeker_wave", "version")},
+        "seeds": {"data": data_manifest.get("seed"), "report": parameters["SEED"]},
+        "parameters": parameters,
+        "notebooks": [{"notebook": c.name, "seconds": round(c.seconds, 2)} for c in chapters],
+        "packages": package_versions(),
+        "git_commit": commit,
+        "tables": {name: {**entry, "file": f"tables/{name}.csv"}
+                   for name, entry in sorted(tables.items())},
+        "rerun": {
+            "data": simulate,
+            "report": f"evaluation report --data DATA_DIR --out OUT_DIR{options}",
+            "one_table": "every row of a table listed under `tables` with a `commands` entry "
+                         "is reproduced by that `evaluation estimate` command (replace the "
+                         "data path by DATA_DIR if the data moved).",
+        },
+    }

@@ -1,0 +1,91 @@
+"""Chapter 3 (effects on employment and unemployment): overall, event-time, pre-trends."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from evaluation.estimators.callaway_santanna import CallawaySantAnna
+from evaluation.estimators.compare import EstimatorComparison, compare_estimators
+from evaluation.estimators.imputation import ImputationDiD
+from evaluation.report.chapters.common import EFFECT_COLUMNS, _overall_row, _quiet
+from evaluation.report.study import (
+    MUNICIPAL_FILE,
+    MUNICIPAL_OUTCOME,
+    EstimateSpec,
+    Study,
+)
+
+#: Estimators of the overall-effect table (SA reports event-time effects only).
+OVERALL_ESTIMATORS = ("cs", "bjs", "twfe")
+
+
+#: Estimators of the event-study figures.
+EVENT_ESTIMATORS = ("cs", "sa", "bjs", "twfe")
+
+
+def overall_specs(study: Study, estimators: Sequence[str] = OVERALL_ESTIMATORS
+                  ) -> list[EstimateSpec]:
+    """Specs of the overall-effect table: municipal rate and each individual outcome."""
+    specs = []
+    targets = [study.municipal_spec()] + [study.jobseeker_spec(o) for o in study.outcomes]
+    for base in targets:
+        for name in estimators:
+            specs.append(base.with_options(estimator=name, aggregate="simple"))
+    return specs
+
+
+def overall_effects(study: Study, estimators: Sequence[str] = OVERALL_ESTIMATORS
+                    ) -> pd.DataFrame:
+    """Overall ATT of every outcome and estimator, with the command that reproduces it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``level, outcome, estimator, estimate, std_error, ci_lower, ci_upper, p_value``,
+        ``true_att`` (synthetic data; NaN otherwise) and ``command``.
+    """
+    rows = []
+    for spec in overall_specs(study, estimators):
+        row = _overall_row(_quiet(spec.run, study.data_dir))
+        level = "municipalities" if spec.file == MUNICIPAL_FILE else "jobseekers"
+        truth = study.true_overall(level, spec.outcome)
+        rows.append({"level": level, "outcome": spec.outcome,
+                     "estimator": spec.options["estimator"],
+                     **{c: float(row[c]) for c in EFFECT_COLUMNS},
+                     "true_att": np.nan if truth is None else truth,
+                     "command": spec.command(study.data_dir)})
+    return pd.DataFrame(rows)
+
+
+def event_study(study: Study, outcome: str, level: str = "jobseekers",
+                estimators: Sequence[str] = EVENT_ESTIMATORS, min_e: int = -24,
+                max_e: int = 45) -> EstimatorComparison:
+    """Event-time effects of several estimators on the same panel."""
+    return _quiet(compare_estimators, study.panel(level, outcome), estimators, min_e=min_e,
+                  max_e=max_e)
+
+
+def pretrend_tests(study: Study, outcomes: Sequence[str] | None = None) -> pd.DataFrame:
+    """Joint tests of no pre-trends: CS Wald test of all pre-period ATT(g,t) and BJS leads.
+
+    The CS test uses the varying base period (consecutive-month placebo effects); the BJS
+    test regresses untreated outcomes on 12 lead indicators with the fixed effects.
+    """
+    rows = []
+    targets = [("municipalities", MUNICIPAL_OUTCOME)] + [
+        ("jobseekers", o) for o in (outcomes or study.outcomes)]
+    for level, outcome in targets:
+        panel = study.panel(level, outcome)
+        cs = _quiet(CallawaySantAnna().fit, panel).pretest
+        bjs = _quiet(ImputationDiD(pretrend_leads=12).fit, panel).info.get("pre-trend test")
+        rows.append({"level": level, "outcome": outcome,
+                     "cs_wald_test": (f"Wald chi2({cs['df']}) = {cs['statistic']:.3f}, "
+                                      f"p = {cs['p_value']:.4f}") if cs else
+                     "not computable: the clustered covariance of the pre-period ATT(g,t) "
+                     "is singular (fewer clusters than pre-periods)",
+                     "cs_p_value": cs["p_value"] if cs else np.nan,
+                     "bjs_leads_test": bjs})
+    return pd.DataFrame(rows)

@@ -1,0 +1,332 @@
+"""The evaluation design the report chapters share: data, samples, panels and estimate specs.
+
+Every chapter notebook builds one :class:`Study` from its parameters, so the chapters agree
+on the analysis window, the estimation sample and the disclosure threshold. Every number in
+the report's overall-effect table comes from an :class:`EstimateSpec`, which runs exactly
+what ``evaluation estimate`` runs and prints that command for a reviewer.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evaluation.errors import ReportError
+from evaluation.estimators.registry import estimate_table
+from evaluation.panel import Panel
+from evaluation.sources.files import load_estimation_data
+from evaluation.sources.trials import PANEL_START, WAVES, Wave, month_index, wave
+from evaluation.synthetic.scenario import DEFAULT_SEED
+
+MUNICIPAL_FILE = "municipalities.parquet"
+AREAS_FILE = "trial_areas.parquet"
+JOBSEEKER_FILE = "jobseekers.parquet"
+PEOPLE_FILE = "jobseeker_info.parquet"
+#: Files every report needs; the truth files are optional (synthetic data only).
+REQUIRED_FILES = ("manifest.json", MUNICIPAL_FILE, AREAS_FILE, JOBSEEKER_FILE, PEOPLE_FILE)
+#: Row filter of the individual-level estimation sample: the wave's target group.
+TARGET_GROUP = "target_group == True"
+#: Individual-level outcomes of chapter 3 (the ``OUTCOMES`` parameter's default).
+DEFAULT_OUTCOMES = ("employed", "unemployed")
+#: The municipal outcome of the monitoring statistics (StatFin TYOTOSUUS, %).
+MUNICIPAL_OUTCOME = "unemployment_rate"
+#: Service and cost outcomes of chapter 5.
+SERVICE_OUTCOMES = ("in_services", "plan", "lms_cost_state", "lms_cost_municipal")
+OUTCOME_LABELS = {
+    "employed": "employed (open or subsidised)", "employed_open": "employed, open market",
+    "employed_subsidised": "employed, subsidised", "unemployed": "unemployed",
+    "in_services": "in employment services", "in_education": "in education",
+    "plan": "employment plan drawn up", "lms_cost": "labour-market subsidy, EUR/month",
+    "lms_cost_state": "subsidy paid by the state, EUR/month",
+    "lms_cost_municipal": "subsidy paid by the municipality, EUR/month",
+    "unemployment_rate": "unemployment rate, %",
+}
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Raise :class:`ReportError` naming the files of :data:`REQUIRED_FILES` that are absent."""
+    missing = [name for name in REQUIRED_FILES if not (data_dir / name).is_file()]
+    if missing:
+        raise ReportError(f"{data_dir} lacks {', '.join(missing)}; run `evaluation simulate "
+                          f"--out {data_dir}` or prepare the files in the schema documented "
+                          "in the README.")
+
+
+def jobseeker_wave(manifest: dict[str, Any]) -> int | None:
+    """Return the wave the jobseeker panel was drawn for, from a data manifest (or None).
+
+    The simulator records it as ``jobseeker_wave``; a real extract may say so too.
+    """
+    value = manifest.get("jobseeker_wave")
+    return None if value is None else int(value)
+
+
+def analysis_window(number: int) -> tuple[int, int]:
+    """First and last month index ``t`` of wave ``number``'s municipal analysis window.
+
+    The window starts after the previous wave ended (so no municipality is still treated
+    by an earlier wave) and ends with the wave itself (treatment switches off then).
+    """
+    earlier = [w for w in WAVES if w.number < number]
+    first = month_index(earlier[-1].end + 1) if earlier else month_index(PANEL_START)
+    return first, month_index(wave(number).end)
+
+
+@dataclass(frozen=True)
+class EstimateSpec:
+    """One estimate of the report, stated as the ``evaluation estimate`` call that makes it.
+
+    Attributes
+    ----------
+    label
+        What the row reports, e.g. ``"jobseekers: employed"``.
+    file
+        Data file name inside the data directory.
+    unit, time, cohort, outcome, never_treated, cluster, where
+        As the options of ``evaluation estimate``.
+    options
+        Further ``estimate_table`` keyword arguments (``estimator``, ``control``,
+        ``aggregate``, ...); their names map to the command-line flags.
+    """
+
+    label: str
+    file: str
+    unit: str
+    time: str
+    cohort: str
+    outcome: str
+    never_treated: Any = 0
+    cluster: str | None = None
+    where: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def with_options(self, label: str | None = None, **options: Any) -> EstimateSpec:
+        """Return a copy with more (or changed) estimator options."""
+        return replace(self, label=label or self.label, options={**self.options, **options})
+
+    def columns(self) -> list[str]:
+        """Columns the estimate reads from the file."""
+        extra = [self.cluster] if self.cluster else []
+        return [self.unit, self.time, self.cohort, self.outcome,
+                *self.options.get("covariates", ()), *extra]
+
+    def run(self, data_dir: str | Path) -> pd.DataFrame:
+        """Run the estimate exactly as ``evaluation estimate`` does; tidy table of estimates."""
+        data = load_estimation_data(Path(data_dir) / self.file, self.columns(), self.where)
+        return estimate_table(data, unit=self.unit, time=self.time, cohort=self.cohort,
+                              outcome=self.outcome, never_treated=self.never_treated,
+                              cluster=self.cluster, **self.options)
+
+    def command(self, data_dir: str | Path, output: str = "estimate.csv") -> str:
+        """Return the shell command that reproduces :meth:`run` (to the last digit)."""
+        argv = ["evaluation", "estimate", "--data", str(Path(data_dir) / self.file),
+                "--unit", self.unit, "--time", self.time, "--cohort", self.cohort,
+                "--outcome", self.outcome, "--never-treated", str(self.never_treated)]
+        if self.cluster:
+            argv += ["--cluster", self.cluster]
+        if self.where:
+            argv += ["--where", self.where]
+        for name, value in self.options.items():
+            flag = "--" + name.replace("_", "-")
+            argv += [flag, ",".join(value) if isinstance(value, list | tuple) else str(value)]
+        return shlex.join([*argv, "--output", output])
+
+
+@dataclass(frozen=True)
+class Study:
+    """The data and design of one evaluation report.
+
+    Parameters
+    ----------
+    data_dir
+        Directory with the files of :data:`REQUIRED_FILES` in the documented schema.
+    wave
+        Trial wave evaluated (the jobseeker panel must be drawn for this wave).
+    outcomes
+        Individual-level outcomes of the effect chapters.
+    threshold
+        Smallest count published from individual-level data (disclosure control).
+    seed
+        Seed of the random steps (the bootstrap draws of the uniform bands).
+    out_dir
+        Where chapters save their tables (``tables/``); None keeps them in memory.
+    """
+
+    data_dir: Path
+    wave: int = 3
+    outcomes: tuple[str, ...] = DEFAULT_OUTCOMES
+    threshold: int = 5
+    seed: int = DEFAULT_SEED
+    out_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        if self.out_dir is not None:
+            object.__setattr__(self, "out_dir", Path(self.out_dir))
+        object.__setattr__(self, "outcomes", tuple(self.outcomes))
+        wave(self.wave)  # raises for an unknown wave
+        check_data_dir(self.data_dir)
+        data_wave = jobseeker_wave(self.manifest) or self.wave
+        if data_wave != self.wave:
+            raise ReportError(f"the jobseeker panel in {self.data_dir} was drawn for wave "
+                              f"{data_wave}, not wave {self.wave}; pass wave={data_wave} or "
+                              f"simulate with --wave {self.wave}.")
+
+    # ---------------------------------------------------------------- data
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        """The data directory's manifest (seed, scenario, file hashes)."""
+        return json.loads((self.data_dir / "manifest.json").read_text(encoding="utf-8"))
+
+    @property
+    def synthetic(self) -> bool:
+        """Whether the data were drawn by the simulator (and carry their true effects)."""
+        return bool(self.manifest.get("scenario")) and self.truth_file("jobseekers").is_file()
+
+    @property
+    def trial(self) -> Wave:
+        """The evaluated wave."""
+        return wave(self.wave)
+
+    @property
+    def window(self) -> tuple[int, int]:
+        """First and last month index ``t`` of the municipal analysis window."""
+        return analysis_window(self.wave)
+
+    @property
+    def start(self) -> int:
+        """Month index of the wave's first trial month."""
+        return month_index(self.trial.start)
+
+    @cached_property
+    def municipal(self) -> pd.DataFrame:
+        """The municipality-month panel (all months)."""
+        return pd.read_parquet(self.data_dir / MUNICIPAL_FILE)
+
+    @cached_property
+    def areas(self) -> pd.DataFrame:
+        """The trial areas of every wave."""
+        return pd.read_parquet(self.data_dir / AREAS_FILE)
+
+    @cached_property
+    def people(self) -> pd.DataFrame:
+        """One row per person of the jobseeker panel (characteristics at the reference)."""
+        return pd.read_parquet(self.data_dir / PEOPLE_FILE)
+
+    @cached_property
+    def jobseekers(self) -> pd.DataFrame:
+        """The person-month panel restricted to the wave's target group."""
+        data = load_estimation_data(self.data_dir / JOBSEEKER_FILE, [], TARGET_GROUP)
+        return data.reset_index(drop=True)
+
+    def truth_file(self, level: str) -> Path:
+        """Path of the true effects of the ``municipalities`` or ``jobseekers`` panel."""
+        return self.data_dir / f"truth_{level}.parquet"
+
+    def true_overall(self, level: str, outcome: str, population: str = "treated",
+                     wave_number: int | None = None) -> float | None:
+        """Return the simulator's true overall ATT (None for real data or unknown rows)."""
+        path = self.truth_file(level)
+        if not self.synthetic or not path.is_file():
+            return None
+        truth = pd.read_parquet(path)
+        design = f"wave{wave_number or self.wave}"
+        rows = truth[(truth["design"] == design) & (truth["kind"] == "overall")
+                     & (truth["population"] == population) & (truth["outcome"] == outcome)]
+        return float(rows["att"].iloc[0]) if len(rows) else None
+
+    def true_event_mean(self, level: str, outcome: str, max_e: float = float("inf"),
+                        population: str = "treated") -> float | None:
+        """Return the true mean of the event-time ATTs from 0 to ``max_e`` (None if unknown)."""
+        path = self.truth_file(level)
+        if not self.synthetic or not path.is_file():
+            return None
+        truth = pd.read_parquet(path)
+        rows = truth[(truth["design"] == f"wave{self.wave}") & (truth["kind"] == "event")
+                     & (truth["population"] == population) & (truth["outcome"] == outcome)
+                     & (truth["event_time"] >= 0) & (truth["event_time"] <= max_e)]
+        return float(rows["att"].mean()) if len(rows) else None
+
+    # ------------------------------------------------------------ samples
+    @property
+    def cohort(self) -> str:
+        """Cohort column of the evaluated wave in the municipal panel."""
+        return f"cohort_w{self.wave}"
+
+    @property
+    def municipal_cluster(self) -> str:
+        """Cluster of municipal standard errors: the ELY centre, else the municipality.
+
+        StatFin extracts carry no ELY column; clustering by municipality is then the
+        conservative fallback.
+        """
+        return "ely" if "ely" in self.municipal.columns else "municipality"
+
+    def municipal_where(self, wave_number: int | None = None) -> str:
+        """Return the row filter of a wave's municipal analysis window (default: the study's)."""
+        first, last = analysis_window(wave_number or self.wave)
+        return f"t >= {first} and t <= {last}"
+
+    def municipal_spec(self, outcome: str = MUNICIPAL_OUTCOME, wave_number: int | None = None,
+                       **options: Any) -> EstimateSpec:
+        """Spec of a municipal estimate of a wave (never-treated controls, in its window)."""
+        number = wave_number or self.wave
+        return EstimateSpec(f"municipalities: {outcome}", MUNICIPAL_FILE, "municipality", "t",
+                            f"cohort_w{number}", outcome, 0, self.municipal_cluster,
+                            self.municipal_where(number),
+                            {"estimator": "cs", "aggregate": "simple", **options})
+
+    def jobseeker_spec(self, outcome: str, **options: Any) -> EstimateSpec:
+        """Spec of an individual-level estimate on the target group (clustered by municipality)."""
+        return EstimateSpec(f"jobseekers: {outcome}", JOBSEEKER_FILE, "person", "t", "cohort",
+                            outcome, 0, "municipality", TARGET_GROUP,
+                            {"estimator": "cs", "aggregate": "simple", **options})
+
+    def municipal_panel(self, outcome: str = MUNICIPAL_OUTCOME, **kwargs: Any) -> Panel:
+        """Return the validated municipal panel of the analysis window."""
+        first, last = self.window
+        data = self.municipal[self.municipal["t"].between(first, last)]
+        return Panel(data, unit="municipality", time="t", outcome=outcome, cohort=self.cohort,
+                     never_treated=0, cluster=self.municipal_cluster, **kwargs)
+
+    def panel(self, level: str, outcome: str) -> Panel:
+        """Return the ``"municipalities"`` or ``"jobseekers"`` panel of ``outcome``."""
+        if level == "municipalities":
+            return self.municipal_panel(outcome)
+        if level == "jobseekers":
+            return self.jobseeker_panel(outcome)
+        raise ReportError(f"level={level!r}: use 'municipalities' or 'jobseekers'.")
+
+    def jobseeker_panel(self, outcome: str, rows: pd.Series | None = None, **kwargs: Any
+                        ) -> Panel:
+        """Return the person-month panel of the target group (optionally a subset of rows)."""
+        data = self.jobseekers if rows is None else self.jobseekers[rows.to_numpy()]
+        return Panel(data, unit="person", time="t", outcome=outcome, cohort="cohort",
+                     never_treated=0, cluster="municipality", **kwargs)
+
+    def save_table(self, table: pd.DataFrame, name: str, *, chapter: int,
+                   individual: bool, spec: list[str] | None = None,
+                   kind: str = "estimates") -> None:
+        """Write a chapter table to ``out_dir/tables/<name>.csv`` and index it.
+
+        ``individual`` marks tables computed from individual-level data (their counts must
+        have passed :func:`evaluation.report.disclosure.disclose`); ``spec`` lists the commands
+        that reproduce the rows. The index ``tables/index.json`` feeds the appendix, the
+        manifest and the tests.
+        """
+        if self.out_dir is None:
+            return
+        directory = self.out_dir / "tables"
+        directory.mkdir(parents=True, exist_ok=True)
+        table.to_csv(directory / f"{name}.csv", index=False)
+        index_path = directory / "index.json"
+        index = json.loads(index_path.read_text()) if index_path.is_file() else {}
+        index[name] = {"chapter": chapter, "individual": individual, "kind": kind,
+                       "rows": len(table), "commands": spec or []}
+        index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
