@@ -5,10 +5,11 @@ Sub-commands::
     evaluation simulate [--scenario NAME] [--seed N] [--people N] --out DIR
     evaluation estimate --data FILE --unit COL --time COL --cohort COL --outcome COL
         [--never-treated VALUE] [--covariates COL,COL] [--where EXPR]
-        [--estimator cs|twfe|sa|bjs|did2s] [--control never|notyet] [--method dr|ipw|reg]
-        [--base-period varying|universal] [--anticipation K]
-        [--aggregate none|simple|event|group|calendar] [--cluster COL]
-        [--se analytic|bootstrap] [--draws B] [--seed S] [--alpha 0.05] --output FILE.csv
+        [--estimator NAME (see --help: the registry's estimators)] [--control never|notyet]
+        [--method dr|ipw|reg] [--base-period varying|universal] [--anticipation K]
+        [--aggregate none|simple|event|group|calendar] [--cluster COL] [--weights COL]
+        [--small-sample] [--se analytic|bootstrap] [--draws B] [--seed S] [--alpha 0.05]
+        --output FILE.csv
     evaluation match --data FILE --unit COL --treatment COL --covariates COL,COL
         [--method nearest|optimal|cem|ebal|ipw]
         [--distance logit|probit|mahalanobis|robust_mahalanobis|euclidean|scaled_euclidean]
@@ -70,16 +71,16 @@ def _estimate(args: argparse.Namespace) -> int:
     from evaluation.sources.files import load_estimation_data
 
     covariates = _columns(args.covariates)
-    wanted = [args.unit, args.time, args.cohort, args.outcome, *covariates]
-    data = load_estimation_data(args.data, wanted + ([args.cluster] if args.cluster else []),
-                                args.where)
+    wanted = [args.unit, args.time, args.cohort, args.outcome, *covariates,
+              *[c for c in (args.cluster, args.weights) if c]]
+    data = load_estimation_data(args.data, wanted, args.where)
     table = estimate_table(
         data, unit=args.unit, time=args.time, cohort=args.cohort, outcome=args.outcome,
         never_treated=_never_treated(args.never_treated), covariates=covariates,
-        estimator=args.estimator, control=args.control, method=args.method,
-        base_period=args.base_period, anticipation=args.anticipation,
-        aggregate=args.aggregate, cluster=args.cluster, se=args.se, draws=args.draws,
-        seed=args.seed, alpha=args.alpha)
+        estimator=args.estimator, aggregate=args.aggregate, cluster=args.cluster,
+        weights=args.weights, alpha=args.alpha, control=args.control, method=args.method,
+        base_period=args.base_period, anticipation=args.anticipation, se=args.se,
+        draws=args.draws, seed=args.seed, small_sample=args.small_sample or None)
     _write_csv(table, args.output)
     print(f"wrote {len(table)} estimates to {args.output}")
     return 0
@@ -135,7 +136,8 @@ def _import_statfin(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``evaluation`` command."""
-    from evaluation.estimators import ESTIMATORS
+    from evaluation.estimators.registry import AGGREGATIONS, REGISTRY
+    from evaluation.options import DEFAULT_RANDOM_SEED
     from evaluation.synthetic.scenario import DEFAULT_SEED, SCENARIOS
 
     parser = argparse.ArgumentParser(
@@ -166,17 +168,34 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--covariates", default="", help="comma-separated covariate columns")
     est.add_argument("--where", default=None,
                      help='row filter as a pandas query, e.g. "target_group == True"')
-    est.add_argument("--estimator", default="cs", choices=tuple(ESTIMATORS))
-    est.add_argument("--control", default="never", choices=("never", "notyet"))
-    est.add_argument("--method", default="dr", choices=("dr", "ipw", "reg"))
-    est.add_argument("--base-period", default="varying", choices=("varying", "universal"))
-    est.add_argument("--anticipation", type=int, default=0)
-    est.add_argument("--aggregate", default="none",
-                     choices=("none", "simple", "event", "group", "calendar"))
-    est.add_argument("--cluster", default=None)
-    est.add_argument("--se", default="analytic", choices=("analytic", "bootstrap"))
-    est.add_argument("--draws", type=int, default=999)
-    est.add_argument("--seed", type=int, default=None)
+    est.add_argument("--estimator", default="cs", choices=tuple(REGISTRY),
+                     help="; ".join(f"{e.name}: {e.label}, {e.description} (aggregate: "
+                                    f"{', '.join(e.aggregations)})" for e in REGISTRY.values()))
+    est.add_argument("--control", default=None, choices=("never", "notyet"),
+                     help="cs: comparison units (default never)")
+    est.add_argument("--method", default=None, choices=("dr", "ipw", "reg"),
+                     help="cs: doubly robust, IPW or outcome regression (default dr)")
+    est.add_argument("--base-period", default=None, choices=("varying", "universal"),
+                     help="cs: base period of pre-treatment effects (default varying)")
+    est.add_argument("--anticipation", type=int, default=None,
+                     help="cs: periods of anticipation (default 0)")
+    est.add_argument("--aggregate", default="none", choices=AGGREGATIONS)
+    est.add_argument("--cluster", default=None, help="cluster column of the standard errors "
+                     "(default: the unit)")
+    est.add_argument("--weights", default=None,
+                     help="sampling-weight column (constant within unit)")
+    est.add_argument("--small-sample", action="store_true",
+                     help="twfe, sa: multiply the cluster-robust covariance by "
+                          "G/(G-1) x (N-1)/(N-K), with G clusters, N observations and K the "
+                          "treatment regressors only (the absorbed unit and period effects "
+                          "are not counted), as pyfixest's ssc(k_adj=True, k_fixef='none', "
+                          "G_adj=True); default off: no correction, pyfixest's "
+                          "ssc(k_adj=False, G_adj=False)")
+    est.add_argument("--se", default=None, choices=("analytic", "bootstrap"),
+                     help="cs: analytic or multiplier-bootstrap standard errors")
+    est.add_argument("--draws", type=int, default=None, help="cs: bootstrap draws (999)")
+    est.add_argument("--seed", type=int, default=None,
+                     help=f"cs: bootstrap seed (default {DEFAULT_RANDOM_SEED})")
     est.add_argument("--alpha", type=float, default=0.05)
     est.add_argument("--output", required=True, help="CSV file for the estimates")
     est.set_defaults(func=_estimate)

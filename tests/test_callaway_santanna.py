@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pytest
+from _builders import staggered_panel
 from numpy.testing import assert_allclose
 from scipy import stats
 
@@ -103,10 +104,9 @@ class Config:
 
 def panel_for(cfg: Config, data: pd.DataFrame | None = None) -> Panel:
     data = data_copy(cfg.unbalanced, cfg.never_treated) if data is None else data
-    return Panel(data, unit="unit", time="time", outcome="y", cohort="cohort", never_treated=0,
-                 covariates=["x"] if cfg.covariates else [],
-                 weights="weight" if cfg.weights else None,
-                 cluster="cluster" if cfg.cluster else None)
+    return staggered_panel(data, covariates=["x"] if cfg.covariates else [],
+                           weights="weight" if cfg.weights else None,
+                           cluster="cluster" if cfg.cluster else None)
 
 
 def estimator_for(cfg: Config, **options) -> CallawaySantAnna:
@@ -212,15 +212,15 @@ def check_pretest(cfg: Config) -> None:
     fit, _ = ours(cfg)
     mp = reference(cfg).MP
     if mp["W"] is None:
-        assert fit.pretest is None
+        assert not fit.pretest.computable
         return
-    assert fit.pretest is not None
+    assert fit.pretest.computable
     table = fit.table
     n_pre = np.sum((table["group"] - cfg.anticipation > table["time"])
                    & np.isfinite(table["std_error"]))
-    assert fit.pretest["df"] == n_pre
-    close(fit.pretest["statistic"], mp["W"], "Wald statistic")
-    close(fit.pretest["p_value"], mp["Wpval"], "Wald p-value")
+    assert fit.pretest.df == n_pre
+    close(fit.pretest.statistic, mp["W"], "Wald statistic")
+    close(fit.pretest.p_value, mp["Wpval"], "Wald p-value")
 
 
 def check_aggregation(cfg: Config, kind: str, window: tuple = ()) -> None:
@@ -667,8 +667,7 @@ def test_panel_without_cohort():
 @pytest.mark.parametrize("control", ["never", "notyet"])
 def test_everyone_treated_at_once(control):
     data = data_copy().assign(cohort=4)
-    panel = Panel(data, unit="unit", time="time", outcome="y", cohort="cohort",
-                  never_treated=0)
+    panel = staggered_panel(data)
     with pytest.raises(NoComparisonUnitsError, match="no comparison group"):
         CallawaySantAnna(control_group=control).fit(panel)
 

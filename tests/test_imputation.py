@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _builders import staggered_panel
 
-from evaluation import Panel
 from evaluation.errors import InvalidOptionError, PanelError
 from evaluation.estimators import CallawaySantAnna
 from evaluation.estimators.did import TwoWayFixedEffects
@@ -22,8 +22,7 @@ DATA = pd.read_csv(REFERENCE / "twfe_panel.csv")
 
 
 def reference_panel(cluster=None, weights=None):
-    return Panel(DATA, unit="unit", time="time", outcome="y", cohort="cohort",
-                 never_treated=0, cluster=cluster, weights=weights)
+    return staggered_panel(DATA, cluster=cluster, weights=weights)
 
 
 @pytest.mark.parametrize("spec", ["static", "dynamic", "dynamic_binned"])
@@ -79,8 +78,7 @@ def test_sun_abraham_matches_pyfixest_saturated_event_study(cluster, ssc):
 
 def test_single_adoption_homogeneous_effects_all_estimators_coincide():
     sim = simulate_staggered(n_units=1000, n_periods=8, cohorts=(5,), effect=1.5, seed=17)
-    panel = Panel(sim.data, unit="unit", time="time", outcome="y", cohort="cohort",
-                  never_treated=0)
+    panel = staggered_panel(sim.data)
     twfe = TwoWayFixedEffects().fit(panel).table["estimate"].iat[0]
     bjs = ImputationDiD().fit(panel).overall["estimate"].iat[0]
     did2s = TwoStageDiD().fit(panel).table["estimate"].iat[0]
@@ -95,11 +93,9 @@ def test_single_adoption_homogeneous_effects_all_estimators_coincide():
     assert abs(twfe - 1.5) < 4 * TwoWayFixedEffects().fit(panel).table["std_error"].iat[0]
 
 
-def test_robust_estimators_recover_heterogeneous_truth():
-    sim = simulate_staggered(n_units=6000, n_periods=10, cohorts=(3, 5, 7), dynamic=0.5,
-                             cohort_effects=(3.0, 1.0, 0.2), seed=9)
-    panel = Panel(sim.data, unit="unit", time="time", outcome="y", cohort="cohort",
-                  never_treated=0)
+def test_robust_estimators_recover_heterogeneous_truth(heterogeneous_staggered):
+    sim = heterogeneous_staggered
+    panel = staggered_panel(sim.data)
     truth = sim.true_effects("y", kind="event").set_index("event_time")["att"]
     for result in (ImputationDiD().fit(panel), TwoStageDiD(dynamic=True).fit(panel)):
         table = result.table.set_index("event_time")
@@ -114,17 +110,16 @@ def test_imputation_pretrend_test_detects_a_violation():
                                 seed=4)
     p_values = []
     for sim in (clean, tilted):
-        panel = Panel(sim.data, unit="unit", time="time", outcome="y", cohort="cohort",
-                      never_treated=0)
-        text = ImputationDiD(pretrend_leads=3).fit(panel).info["pre-trend test"]
-        p_values.append(float(text.split("p = ")[1]))
+        panel = staggered_panel(sim.data)
+        test = ImputationDiD(pretrend_leads=3).fit(panel).pretest
+        assert test.df == 3 and test.as_text().startswith("Wald chi2(3)")
+        p_values.append(test.p_value)
     assert p_values[0] > 0.05 and p_values[1] < 0.001
 
 
 def test_imputation_errors():
     everyone = DATA[DATA["cohort"] > 0]
-    panel = Panel(everyone, unit="unit", time="time", outcome="y", cohort="cohort",
-                  never_treated=0)
+    panel = staggered_panel(everyone)
     with pytest.raises(PanelError, match="no untreated observation"):
         ImputationDiD().fit(panel)
 
@@ -136,9 +131,8 @@ COVARIATE_DID2S = json.loads((REFERENCE / "did2s_covariates_pyfixest.json").read
 @pytest.mark.parametrize("cluster", ["unit", "cluster"])
 def test_two_stage_with_a_covariate_matches_pyfixest(spec, cluster):
     reference = COVARIATE_DID2S[f"{spec}/{cluster}"]
-    panel = Panel(DATA, unit="unit", time="time", outcome="y", cohort="cohort",
-                  never_treated=0, covariates=["z"],
-                  cluster=None if cluster == "unit" else "cluster")
+    panel = staggered_panel(DATA, covariates=["z"],
+                            cluster=None if cluster == "unit" else "cluster")
     fit = TwoStageDiD(dynamic=spec == "dynamic").fit(panel)
     np.testing.assert_allclose(fit.table["estimate"], reference["estimate"], rtol=0, atol=1e-6)
     np.testing.assert_allclose(fit.table["std_error"], reference["std_error"], rtol=0,
@@ -150,8 +144,7 @@ def test_two_stage_with_a_covariate_matches_pyfixest(spec, cluster):
 
 
 def test_time_invariant_covariates_are_rejected():
-    panel = Panel(DATA, unit="unit", time="time", outcome="y", cohort="cohort",
-                  never_treated=0, covariates=["x"])
+    panel = staggered_panel(DATA, covariates=["x"])
     with pytest.raises(PanelError, match="collinear with the unit and period effects"):
         ImputationDiD().fit(panel)
 

@@ -16,7 +16,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy.special import chdtrc
 
 from evaluation.errors import (
     DroppedObservationsWarning,
@@ -33,8 +32,8 @@ from evaluation.estimators._inference import (
     influence_covariance,
     multiplier_draws,
 )
-from evaluation.estimators.results import EstimationResult
-from evaluation.options import check_option
+from evaluation.estimators.results import EstimationResult, PretrendTest
+from evaluation.options import DEFAULT_RANDOM_SEED, check_option, validate_fields
 from evaluation.panel import Panel
 
 ControlGroup = Literal["never", "notyet"]
@@ -45,6 +44,12 @@ AggregationKind = Literal["simple", "event", "group", "calendar"]
 
 class CellEstimationWarning(EvaluationWarning):
     """An ATT(g,t) could not be estimated (no overlap, singular design) and is NaN."""
+
+
+def _check_formula(name: str, value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidOptionError(f"{name}={value!r} must be a formula string such as "
+                                 "'~ x + C(region)', or None.")
 
 
 @dataclass(frozen=True)
@@ -91,18 +96,8 @@ class CallawaySantAnna:
     alpha: float = 0.05
 
     def __post_init__(self) -> None:
-        check_option("control_group", self.control_group, ControlGroup)
-        check_option("method", self.method, Method)
-        check_option("base_period", self.base_period, BasePeriod)
-        check_option("se", self.se, Literal["analytic", "bootstrap"])
-        check_option("bootstrap_weights", self.bootstrap_weights, BootstrapWeights)
-        if (isinstance(self.anticipation, bool)
-                or not isinstance(self.anticipation, int | np.integer) or self.anticipation < 0):
-            raise InvalidOptionError(f"anticipation={self.anticipation!r} must be a "
-                                     "non-negative integer number of periods.")
-        if not 0 < self.alpha < 1:
-            raise InvalidOptionError(f"alpha={self.alpha!r} must lie strictly between 0 and 1.")
-        if self.se == "bootstrap" and (not isinstance(self.draws, int) or self.draws < 100):
+        validate_fields(self, {"formula": _check_formula})
+        if self.se == "bootstrap" and self.draws < 100:
             raise InvalidOptionError(f"draws={self.draws!r} must be an integer of at least 100.")
 
     def fit(self, panel: Panel) -> GroupTimeResult:
@@ -337,7 +332,6 @@ class GroupTimeResult(EstimationResult):
     cell_group: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     cell_time: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     panel: Panel | None = None
-    pretest: dict | None = None
 
     @classmethod
     def build(cls, options: CallawaySantAnna, data: _CohortData, cells: list[_Cell],
@@ -368,10 +362,6 @@ class GroupTimeResult(EstimationResult):
             "periods": data.y.shape[1], "se": options.se})
         result._inference(options)
         result.pretest = result._wald_pretest(options.anticipation)
-        if result.pretest is not None:
-            result.info["pre-test"] = (f"Wald chi2({result.pretest['df']}) = "
-                                       f"{result.pretest['statistic']:.3f}, "
-                                       f"p = {result.pretest['p_value']:.4f}")
         return result
 
     def _inference(self, options: CallawaySantAnna) -> None:
@@ -380,7 +370,9 @@ class GroupTimeResult(EstimationResult):
         tiny = se <= np.sqrt(np.finfo(float).eps) * 10
         self.vcov = vcov
         if options.se == "bootstrap":
-            rng = np.random.default_rng(options.seed)
+            seed = DEFAULT_RANDOM_SEED if options.seed is None else options.seed
+            self.info["seed"] = seed
+            rng = np.random.default_rng(seed)
             self.draws = multiplier_draws(np.hstack([self.influence, self.group_shares]),
                                           cluster=self.cluster, draws=options.draws,
                                           weights=options.bootstrap_weights, rng=rng)
@@ -388,21 +380,26 @@ class GroupTimeResult(EstimationResult):
             se, self.critical_value = bootstrap_inference(self.draws[:, :k], self.alpha)
         self.table["std_error"] = np.where(tiny | np.isnan(self.table["estimate"]), np.nan, se)
 
-    def _wald_pretest(self, anticipation: int) -> dict | None:
+    def _wald_pretest(self, anticipation: int) -> PretrendTest:
+        name = "CS Wald test of the pre-treatment ATT(g,t)"
         group, time = self.cell_group, self.cell_time
         se = self.table["std_error"].to_numpy()
         att = self.table["estimate"].to_numpy()
         pre = np.flatnonzero((group - anticipation > time) & np.isfinite(se) & (se > 0))
         if pre.size == 0:
-            return None
+            return PretrendTest.unavailable(name, "no pre-treatment ATT(g,t) with a standard "
+                                                  "error")
         v_pre = self.vcov[np.ix_(pre, pre)]
         if 1 / np.linalg.cond(v_pre, 1) <= np.finfo(float).eps:
-            warnings.warn("pre-test not reported: the covariance of the pre-treatment "
-                          "ATT(g,t) is singular.", EvaluationWarning, stacklevel=3)
-            return None
-        statistic = float(att[pre] @ np.linalg.solve(v_pre, att[pre]))
-        p_value = round(float(chdtrc(pre.size, statistic)), 5)  # rounded as R did
-        return {"statistic": statistic, "df": int(pre.size), "p_value": p_value}
+            n_clusters = np.unique(self.cluster).size if self.cluster is not None else None
+            fewer = (f" ({n_clusters} clusters for {pre.size} pre-treatment cells)"
+                     if n_clusters is not None and n_clusters <= pre.size else "")
+            reason = ("the clustered covariance of the pre-treatment ATT(g,t) is singular"
+                      + fewer)
+            warnings.warn(f"pre-test not reported: {reason}.", EvaluationWarning,
+                          stacklevel=3)
+            return PretrendTest.unavailable(name, reason)
+        return PretrendTest.wald(name, att[pre], v_pre, decimals=5)  # rounded as R did
 
     def aggregate(self, kind: AggregationKind = "event", *, min_e: float = -np.inf,
                   max_e: float = np.inf, balance_e: int | None = None) -> EstimationResult:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -10,22 +9,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from evaluation.errors import EvaluationWarning, InvalidOptionError
+from evaluation.errors import InvalidOptionError
+from evaluation.estimators.registry import REGISTRY, comparable, event_study
 from evaluation.estimators.results import EstimationResult
 from evaluation.panel import Panel
+from evaluation.protocol import ResultMixin, Summary, new_axes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-#: Estimators that ``compare_estimators`` knows, in plotting order.
-COMPARABLE = ("cs", "sa", "bjs", "did2s", "twfe")
-LABELS = {"cs": "Callaway-Sant'Anna", "sa": "Sun-Abraham", "bjs": "Imputation (BJS)",
-          "did2s": "Two-stage (Gardner)", "twfe": "Dynamic TWFE"}
 COLUMNS = ["estimator", "event_time", "estimate", "std_error", "ci_lower", "ci_upper"]
 
 
 @dataclass
-class EstimatorComparison:
+class EstimatorComparison(ResultMixin):
     """Event-time estimates of several estimators.
 
     Attributes
@@ -39,15 +36,29 @@ class EstimatorComparison:
     table: pd.DataFrame
     results: dict[str, EstimationResult] = field(default_factory=dict)
 
+    @property
+    def warnings(self) -> list[str]:
+        """Warnings of every estimator, prefixed by its name."""
+        return [f"{name}: {w}" for name, r in self.results.items() for w in r.warnings]
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the tidy long table (``estimator, event_time, estimate, ...``)."""
+        return self.table.copy()
+
+    def summary(self) -> Summary:
+        """Estimates side by side: one column of estimates per estimator."""
+        wide = self.table.pivot(index="event_time", columns="estimator", values="estimate")
+        wide = wide[[n for n in self.results if n in wide.columns]]
+        notes = tuple(f"{name}: {REGISTRY[name].label if name in REGISTRY else name}"
+                      for name in self.results)
+        return Summary("Event-time estimates by estimator", wide, notes, tuple(self.warnings))
+
     def plot(self, ax: Axes | None = None, *, width: float = 0.6) -> Axes:
         """Plot every estimator's event-time estimates, offset side by side.
 
         Returns the Axes; the figure is never shown from here.
         """
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(9, 4))
+        ax = new_axes(ax, (9, 4))
         names = list(self.results)
         offsets = np.linspace(-width / 2, width / 2, len(names)) if len(names) > 1 else [0.0]
         for name, offset in zip(names, offsets, strict=True):
@@ -55,7 +66,7 @@ class EstimatorComparison:
             ax.errorbar(rows["event_time"] + offset, rows["estimate"],
                         yerr=[rows["estimate"] - rows["ci_lower"],
                               rows["ci_upper"] - rows["estimate"]],
-                        fmt="o", markersize=3.5, capsize=2, label=LABELS.get(name, name))
+                        fmt="o", markersize=3.5, capsize=2, label=_label(name))
         ax.axhline(0, color="0.4", linewidth=0.8)
         ax.axvline(-0.5, color="0.6", linewidth=0.8, linestyle=":")
         ax.set_xlabel("event time")
@@ -65,18 +76,24 @@ class EstimatorComparison:
         return ax
 
 
-def compare_estimators(panel: Panel, estimators: Sequence[str] = COMPARABLE, *,
+def _label(name: str) -> str:
+    return REGISTRY[name].label if name in REGISTRY else name
+
+
+def compare_estimators(panel: Panel, estimators: Sequence[str] | None = None, *,
                        min_e: float = -np.inf, max_e: float = np.inf,
                        alpha: float = 0.05) -> EstimatorComparison:
-    """Run event-study versions of several estimators on the same panel.
+    """Run the event studies of several registered estimators on the same panel.
 
     Parameters
     ----------
     panel
         A panel with a cohort (or status) column.
     estimators
-        Any of ``cs`` (never-treated controls, doubly robust, universal base period),
-        ``sa``, ``bjs``, ``did2s`` (dynamic) and ``twfe`` (dynamic).
+        Names from the registry (:data:`~evaluation.estimators.registry.REGISTRY`) with an
+        event study; by default all of them, in registry order (``cs`` with never-treated
+        controls, doubly robust and the universal base period; ``sa``; ``bjs``; dynamic
+        ``did2s`` and ``twfe``).
     min_e, max_e
         Event-time window of the table.
     alpha
@@ -86,31 +103,18 @@ def compare_estimators(panel: Panel, estimators: Sequence[str] = COMPARABLE, *,
     -------
     EstimatorComparison
         The long table (``estimator, event_time, estimate, std_error, ci_lower,
-        ci_upper``) and each estimator's full result.
+        ci_upper``) and each estimator's full result; warnings an estimator issued are
+        issued again and recorded on its result.
     """
-    from evaluation.estimators.callaway_santanna import CallawaySantAnna
-    from evaluation.estimators.did import TwoWayFixedEffects
-    from evaluation.estimators.imputation import ImputationDiD, TwoStageDiD
-    from evaluation.estimators.sun_abraham import SunAbraham
-
-    unknown = [name for name in estimators if name not in COMPARABLE]
-    if unknown or not estimators:
-        raise InvalidOptionError(f"estimators={list(estimators)!r}: choose from "
-                                 f"{list(COMPARABLE)}.")
-    runners = {
-        "cs": lambda: CallawaySantAnna(base_period="universal", alpha=alpha).fit(panel)
-        .aggregate("event"),
-        "sa": lambda: SunAbraham(alpha=alpha).fit(panel),
-        "bjs": lambda: ImputationDiD(alpha=alpha).fit(panel),
-        "did2s": lambda: TwoStageDiD(dynamic=True, alpha=alpha).fit(panel),
-        "twfe": lambda: TwoWayFixedEffects(dynamic=True, alpha=alpha).fit(panel),
-    }
+    names = comparable() if estimators is None else tuple(estimators)
+    unknown = [name for name in names if name not in comparable()]
+    if unknown or not names:
+        raise InvalidOptionError(f"estimators={list(names)!r}: choose from "
+                                 f"{list(comparable())}.")
     results: dict[str, EstimationResult] = {}
     frames = []
-    for name in estimators:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", EvaluationWarning)
-            results[name] = runners[name]()
+    for name in names:
+        results[name] = event_study(name, panel, alpha)
         frame = results[name].to_frame(include_overall=False)
         frame = frame[frame["event_time"].notna()].assign(estimator=name)
         frame["event_time"] = frame["event_time"].astype(float)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from evaluation.errors import InvalidOptionError, PanelError
 from evaluation.estimators.results import EstimationResult
+from evaluation.options import validate_fields
 from evaluation.panel import Panel
 
 
@@ -60,10 +61,7 @@ class TwoWayFixedEffects:
     alpha: float = 0.05
 
     def __post_init__(self) -> None:
-        for name in ("leads", "lags"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int | np.integer) or value < 1):
-                raise InvalidOptionError(f"{name}={value!r} must be a positive integer or None.")
+        validate_fields(self)
         if self.leads is not None and self.reference < -self.leads:
             raise InvalidOptionError(f"reference={self.reference} lies in the binned leads; "
                                      f"choose a reference between -{self.leads} and the lags.")

@@ -19,14 +19,13 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy.special import chdtrc
 
 from evaluation.errors import DroppedObservationsWarning, InvalidOptionError, PanelError
 from evaluation.estimators._fixed_effects import TwoWayDesign
 from evaluation.estimators._inference import cluster_robust_ols, cluster_sums
 from evaluation.estimators.did import event_time_dummies
-from evaluation.estimators.results import EstimationResult
-from evaluation.options import check_option
+from evaluation.estimators.results import EstimationResult, PretrendTest
+from evaluation.options import validate_fields
 from evaluation.panel import Panel
 
 
@@ -84,6 +83,15 @@ def _first_stage(panel: Panel) -> _FirstStage:
                        weights, panel.step if panel.time_kind == "integer" else 1)
 
 
+def _check_horizons(name: str, value: object) -> None:
+    if value is not None and (
+            not isinstance(value, tuple | list) or not value
+            or not all(isinstance(e, int | np.integer) and not isinstance(e, bool) and e >= 0
+                       for e in value)):
+        raise InvalidOptionError(f"{name}={value!r} must be None or a non-empty tuple of "
+                                 "event times 0, 1, ...")
+
+
 @dataclass(frozen=True)
 class TwoStageDiD:
     r"""Gardner's (2021) two-stage difference-in-differences (``did2s``).
@@ -123,6 +131,9 @@ class TwoStageDiD:
     leads: int | None = None
     lags: int | None = None
     alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
 
     def fit(self, panel: Panel) -> EstimationResult:
         """Estimate the second-stage coefficients and their GMM-corrected covariance."""
@@ -197,9 +208,7 @@ class ImputationDiD:
     alpha: float = 0.05
 
     def __post_init__(self) -> None:
-        check_option("by", self.by, Literal["event", "cohort"])
-        if self.pretrend_leads < 0:
-            raise InvalidOptionError(f"pretrend_leads={self.pretrend_leads} must be >= 0.")
+        validate_fields(self, {"horizons": _check_horizons})
 
     def fit(self, panel: Panel, estimands: Mapping[str, np.ndarray] | None = None
             ) -> EstimationResult:
@@ -259,7 +268,8 @@ class ImputationDiD:
             overall=pd.DataFrame({"term": ["overall"], "estimate": [estimates[0]],
                                   "std_error": [se[0]]}), info=info)
         if self.pretrend_leads:
-            result.info["pre-trend test"] = self._pretrend(stage)
+            result.pretest = self._pretrend(stage)
+            result.info["pre-trend test"] = result.pretest.as_text()
         return result
 
     @staticmethod
@@ -303,7 +313,7 @@ class ImputationDiD:
         sums = np.bincount(stage.cluster, weights=v * resid)
         return float(np.sqrt(sums @ sums))
 
-    def _pretrend(self, stage: _FirstStage) -> str:
+    def _pretrend(self, stage: _FirstStage) -> PretrendTest:
         """BJS test 1: leads of eventually treated units on untreated observations only."""
         untreated = stage.design.fit_rows
         event = stage.event[untreated]
@@ -311,8 +321,9 @@ class ImputationDiD:
         x = np.column_stack(columns)
         keep = x.any(axis=0)
         x = x[:, keep]
+        name = f"BJS test of {self.pretrend_leads} leads on untreated observations"
         if x.shape[1] == 0:
-            return "not available (no lead observed)"
+            return PretrendTest.unavailable(name, "no lead observed")
         design = stage.design
         leads = np.zeros((untreated.size, x.shape[1]))
         leads[untreated] = x
@@ -320,6 +331,4 @@ class ImputationDiD:
             stage.weights[:, None] * leads, untreated))))[untreated]
         yt = stage.y_tilde[untreated]  # already the residual of the untreated fit
         beta, vcov = cluster_robust_ols(xt, yt, design.fit_weights, stage.cluster[untreated])
-        statistic = float(beta @ np.linalg.solve(vcov, beta))
-        return (f"Wald chi2({beta.size}) = {statistic:.3f}, "
-                f"p = {chdtrc(beta.size, statistic):.4f}")
+        return PretrendTest.wald(name, beta, vcov)

@@ -1,16 +1,182 @@
-"""One call from a data file to a tidy table of estimates (what the reviewer CLI runs)."""
+"""The estimator registry: command-line name -> class, with what each estimator supports.
+
+``evaluation estimate``, :func:`estimate_table`, :func:`~evaluation.estimators.compare_estimators`
+and the command-line help all read :data:`REGISTRY`. Adding an estimator is one module with
+its class plus one :func:`register` call below (or in user code)::
+
+    register(EstimatorEntry(
+        name="mine", target="mypackage.mine:MyEstimator", label="My estimator",
+        aggregations=("none", "event"), comparison={}))
+
+An estimator class is a dataclass of options (validated in ``__post_init__`` with
+:func:`evaluation.options.validate_fields`) whose ``fit(panel)`` returns an
+:class:`~evaluation.estimators.results.EstimationResult`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 from evaluation.errors import InvalidOptionError
-from evaluation.estimators import ESTIMATORS
-from evaluation.estimators.callaway_santanna import CallawaySantAnna
-from evaluation.estimators.results import ESTIMATE_COLUMNS
+from evaluation.estimators.results import ESTIMATE_COLUMNS, EstimationResult
 from evaluation.panel import Panel
+
+#: Every value of ``--aggregate`` (what each one means is in :func:`estimate_table`).
+AGGREGATIONS = ("none", "simple", "event", "group", "calendar")
+
+
+@dataclass(frozen=True)
+class EstimatorEntry:
+    """What the registry knows about one estimator.
+
+    Attributes
+    ----------
+    name
+        Command-line name (``--estimator NAME``).
+    target
+        ``"module:Class"`` of the estimator class, imported on first use.
+    label
+        Human-readable name (plots, help).
+    aggregations
+        Values of ``--aggregate`` the estimator supports.
+    options
+        Table options it accepts (``control``, ``method``, ``se`` ...) mapped to the name of
+        its constructor argument; ``covariates`` and ``weights`` map to None (they are panel
+        columns, not constructor arguments).
+    by_aggregation
+        Constructor arguments an aggregation implies (e.g. TWFE's ``dynamic=True`` for
+        ``event``).
+    aggregate_after_fit
+        Aggregations computed from the fitted result by ``result.aggregate(kind)`` (CS).
+    overall_only
+        Aggregations that keep only the result's overall row (BJS ``simple``).
+    comparison
+        Constructor arguments of the estimator's event study in
+        :func:`~evaluation.estimators.compare_estimators` (None: not compared).
+    description
+        One line for the command-line help.
+    """
+
+    name: str
+    target: str
+    label: str
+    aggregations: tuple[str, ...]
+    options: Mapping[str, str | None] = field(default_factory=dict)
+    by_aggregation: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    aggregate_after_fit: tuple[str, ...] = ()
+    overall_only: tuple[str, ...] = ()
+    comparison: Mapping[str, Any] | None = None
+    description: str = ""
+
+    def load(self) -> type:
+        """Import and return the estimator class."""
+        module, _, name = self.target.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def check(self, aggregate: str, options: Mapping[str, Any]) -> None:
+        """Raise :class:`InvalidOptionError` for an aggregation or option it does not support."""
+        if aggregate not in self.aggregations:
+            raise InvalidOptionError(
+                f"--aggregate {aggregate} is not available for {self.name} ({self.label}); "
+                f"use one of {', '.join(self.aggregations)}.")
+        unknown = [key for key, value in options.items()
+                   if value not in (None, (), []) and key not in self.options]
+        if unknown:
+            accepted = ", ".join(sorted(self.options)) or "none besides alpha"
+            raise InvalidOptionError(
+                f"{self.name} ({self.label}) does not use "
+                f"{', '.join('--' + k.replace('_', '-') for k in unknown)}; its options are "
+                f"{accepted}. Drop them or choose an estimator that uses them.")
+
+    def build(self, aggregate: str = "none", alpha: float = 0.05, **options: Any) -> Any:
+        """Return the estimator configured for ``aggregate`` and ``options``."""
+        self.check(aggregate, options)
+        arguments = {self.options[key]: value for key, value in options.items()
+                     if value is not None and self.options.get(key) is not None}
+        arguments.update(self.by_aggregation.get(aggregate, {}))
+        return self.load()(alpha=alpha, **arguments)
+
+    def estimate(self, panel: Panel, aggregate: str = "none", alpha: float = 0.05,
+                 **options: Any) -> EstimationResult:
+        """Fit on ``panel`` and aggregate as ``aggregate`` asks."""
+        result = self.build(aggregate, alpha, **options).fit(panel)
+        if aggregate in self.aggregate_after_fit:
+            result = result.aggregate(aggregate)
+        elif aggregate in self.overall_only:
+            result.table = result.table.iloc[0:0]
+        return result
+
+
+#: The registered estimators by command-line name, in the order of the help and plots.
+REGISTRY: dict[str, EstimatorEntry] = {}
+
+
+def register(entry: EstimatorEntry, *, replace: bool = False) -> EstimatorEntry:
+    """Add ``entry`` to :data:`REGISTRY` (``replace=True`` to redefine a name)."""
+    if entry.name in REGISTRY and not replace:
+        raise InvalidOptionError(f"an estimator named {entry.name!r} is already registered; "
+                                 "pass replace=True to redefine it.")
+    unknown = [a for a in entry.aggregations if a not in AGGREGATIONS]
+    if unknown:
+        raise InvalidOptionError(f"aggregations {unknown} of {entry.name!r} are not among "
+                                 f"{', '.join(AGGREGATIONS)}.")
+    REGISTRY[entry.name] = entry
+    return entry
+
+
+def unregister(name: str) -> None:
+    """Remove an estimator from :data:`REGISTRY` (no error if absent)."""
+    REGISTRY.pop(name, None)
+
+
+def get_estimator(name: str) -> EstimatorEntry:
+    """Return the registry entry of ``name``.
+
+    Raises
+    ------
+    InvalidOptionError
+        If no estimator of that name is registered (the message lists the names).
+    """
+    if name not in REGISTRY:
+        raise InvalidOptionError(f"estimator {name!r} is not available; use one of "
+                                 f"{', '.join(REGISTRY)}.")
+    return REGISTRY[name]
+
+
+_CS_OPTIONS = {"control": "control_group", "method": "method", "base_period": "base_period",
+               "anticipation": "anticipation", "se": "se", "draws": "draws", "seed": "seed",
+               "covariates": None, "weights": None}
+_STATUS = {"none": {"dynamic": False}, "simple": {"dynamic": False}, "event": {"dynamic": True}}
+
+register(EstimatorEntry(
+    "cs", "evaluation.estimators.callaway_santanna:CallawaySantAnna", "Callaway-Sant'Anna",
+    AGGREGATIONS, _CS_OPTIONS, aggregate_after_fit=("simple", "event", "group", "calendar"),
+    comparison={"base_period": "universal"},
+    description="group-time ATT(g,t) and their aggregations (R did)"))
+register(EstimatorEntry(
+    "sa", "evaluation.estimators.sun_abraham:SunAbraham", "Sun-Abraham", ("none", "event"),
+    {"small_sample": "small_sample", "weights": None}, comparison={},
+    description="interaction-weighted event study (fixest sunab)"))
+register(EstimatorEntry(
+    "bjs", "evaluation.estimators.imputation:ImputationDiD", "Imputation (BJS)",
+    ("none", "simple", "event"), {"weights": None}, overall_only=("simple",), comparison={},
+    description="Borusyak-Jaravel-Spiess imputation: event-time and overall effects"))
+register(EstimatorEntry(
+    "did2s", "evaluation.estimators.imputation:TwoStageDiD", "Two-stage (Gardner)",
+    ("none", "simple", "event"), {"weights": None}, by_aggregation=_STATUS,
+    comparison={"dynamic": True},
+    description="Gardner's two-stage DiD: static (none, simple) or dynamic (event)"))
+register(EstimatorEntry(
+    "twfe", "evaluation.estimators.did:TwoWayFixedEffects", "Dynamic TWFE",
+    ("none", "simple", "event"), {"small_sample": "small_sample", "weights": None},
+    by_aggregation=_STATUS, comparison={"dynamic": True},
+    description="two-way fixed effects: static (none, simple) or event study (event)"))
 
 
 def estimate_table(
@@ -23,63 +189,71 @@ def estimate_table(
     never_treated: object = float("nan"),
     covariates: Sequence[str] = (),
     estimator: str = "cs",
-    control: str = "never",
-    method: str = "dr",
-    base_period: str = "varying",
-    anticipation: int = 0,
     aggregate: str = "none",
     cluster: str | None = None,
-    se: str = "analytic",
-    draws: int = 999,
-    seed: int | None = None,
+    weights: str | None = None,
     alpha: float = 0.05,
+    **options: Any,
 ) -> pd.DataFrame:
-    """Validate the panel, run the estimator and return rows with ESTIMATE_COLUMNS.
+    """Validate the panel, run a registered estimator and return rows with ESTIMATE_COLUMNS.
 
-    ``aggregate="none"`` returns the ATT(g,t) of Callaway and Sant'Anna, or the static TWFE
-    coefficient; ``"event"`` returns event-time effects (the dynamic TWFE for ``twfe``)
-    with an ``overall`` row for CS aggregations.
+    Parameters
+    ----------
+    data
+        Long panel.
+    unit, time, cohort, outcome, never_treated, cluster
+        Roles of the :class:`~evaluation.panel.Panel`.
+    covariates, weights
+        Covariate columns and a sampling-weight column (estimators that use them).
+    estimator
+        Registered name (:data:`REGISTRY`).
+    aggregate
+        ``"none"``: the ATT(g,t) of Callaway and Sant'Anna, the event-time effects of SA
+        and BJS, or the static TWFE / two-stage coefficient; ``"simple"``: the overall
+        effect; ``"event"``: event-time effects (the dynamic TWFE / two-stage model);
+        ``"group"`` and ``"calendar"``: CS aggregations by cohort and by period.
+    alpha
+        Significance level.
+    **options
+        Estimator options by table name (``control``, ``method``, ``base_period``,
+        ``anticipation``, ``se``, ``draws``, ``seed``, ``small_sample``); None means "not
+        given". An option the estimator does not use raises :class:`InvalidOptionError`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`~evaluation.estimators.results.ESTIMATE_COLUMNS`.
     """
+    entry = get_estimator(estimator)
+    entry.check(aggregate, {**options, "covariates": list(covariates), "weights": weights})
     panel = Panel(data, unit=unit, time=time, outcome=outcome, cohort=cohort,
-                  never_treated=never_treated, covariates=list(covariates), cluster=cluster)
-    if estimator == "cs":
-        fit = CallawaySantAnna(control_group=control, method=method, base_period=base_period,
-                               anticipation=anticipation, se=se, draws=draws, seed=seed,
-                               alpha=alpha).fit(panel)
-        result = fit if aggregate == "none" else fit.aggregate(aggregate)
-    elif estimator == "sa":
-        from evaluation.estimators.sun_abraham import SunAbraham
+                  never_treated=never_treated, covariates=list(covariates), cluster=cluster,
+                  weights=weights)
+    return entry.estimate(panel, aggregate, alpha, **options).to_frame()[ESTIMATE_COLUMNS]
 
-        if aggregate not in ("none", "event"):
-            raise InvalidOptionError(f"--aggregate {aggregate} is not available for sa; the "
-                                     "Sun-Abraham estimator reports event-time effects "
-                                     "(none or event).")
-        result = SunAbraham(alpha=alpha).fit(panel)
-    elif estimator == "bjs":
-        from evaluation.estimators.imputation import ImputationDiD
 
-        if aggregate not in ("none", "simple", "event"):
-            raise InvalidOptionError(f"--aggregate {aggregate} is not available for bjs; use "
-                                     "none or event (event-time effects and the overall "
-                                     "effect) or simple (overall effect only).")
-        result = ImputationDiD(alpha=alpha).fit(panel)
-        if aggregate == "simple":
-            result.table = result.table.iloc[0:0]
-    elif estimator == "did2s":
-        from evaluation.estimators.imputation import TwoStageDiD
+def comparable() -> tuple[str, ...]:
+    """Names of the registered estimators that have an event study to compare."""
+    return tuple(name for name, entry in REGISTRY.items() if entry.comparison is not None)
 
-        if aggregate not in ("none", "simple", "event"):
-            raise InvalidOptionError(f"--aggregate {aggregate} is not available for did2s; "
-                                     "use none or simple (static) or event (dynamic).")
-        result = TwoStageDiD(dynamic=aggregate == "event", alpha=alpha).fit(panel)
-    elif estimator == "twfe":
-        from evaluation.estimators.did import TwoWayFixedEffects  # linearmodels: import on use
 
-        if aggregate not in ("none", "simple", "event"):
-            raise InvalidOptionError(f"--aggregate {aggregate} is not available for twfe; "
-                                     "use none or simple (static) or event (dynamic).")
-        result = TwoWayFixedEffects(dynamic=aggregate == "event", alpha=alpha).fit(panel)
-    else:
-        raise InvalidOptionError(f"estimator {estimator!r} is not available; use one of "
-                                 f"{', '.join(ESTIMATORS)}.")
-    return result.to_frame()[ESTIMATE_COLUMNS]
+def event_study(name: str, panel: Panel, alpha: float = 0.05) -> EstimationResult:
+    """Run the event study of estimator ``name`` as :func:`compare_estimators` shows it.
+
+    Warnings are recorded on the result (``result.warnings``) and issued again, so a caller
+    can both see them and find them next to the number they affect.
+    """
+    entry = get_estimator(name)
+    if entry.comparison is None:
+        raise InvalidOptionError(f"{name} has no event study to compare; use one of "
+                                 f"{', '.join(comparable())}.")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimator = entry.load()(alpha=alpha, **entry.comparison)
+        result = estimator.fit(panel)
+        if "event" in entry.aggregate_after_fit:
+            result = result.aggregate("event")
+    for item in caught:
+        result.warnings.append(f"{item.category.__name__}: {item.message}")
+        warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    return result

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr, ndtri
+from scipy.special import chdtrc, ndtr, ndtri
 
-from evaluation.protocol import Summary
+from evaluation.protocol import ResultMixin, Summary, new_axes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -44,8 +44,96 @@ def normal_inference(estimate: np.ndarray, std_error: np.ndarray, alpha: float
             "p_value": p_value}
 
 
+@dataclass(frozen=True)
+class PretrendTest(ResultMixin):
+    r"""A joint test that pre-treatment effects are zero, or the reason it is missing.
+
+    Attributes
+    ----------
+    test
+        What was tested, e.g. ``"CS Wald test of the pre-treatment ATT(g,t)"``.
+    statistic
+        The Wald statistic (NaN when not computable).
+    df
+        Degrees of freedom of its :math:`\chi^2` reference distribution (0 when not
+        computable).
+    p_value
+        :math:`P(\chi^2_{df} > W)` (NaN when not computable).
+    reason
+        Why the test could not be computed (None when it was).
+
+    Notes
+    -----
+    :math:`W = \hat\theta_{pre}'\hat V_{pre}^{-1}\hat\theta_{pre}` with
+    :math:`\hat\theta_{pre}` the pre-treatment estimates and :math:`\hat V_{pre}` their
+    (clustered) covariance; under the null of no pre-trends
+    :math:`W \sim \chi^2_{df}` asymptotically.
+    """
+
+    test: str
+    statistic: float = float("nan")
+    df: int = 0
+    p_value: float = float("nan")
+    reason: str | None = None
+
+    @classmethod
+    def wald(cls, test: str, estimate: np.ndarray, vcov: np.ndarray,
+             decimals: int | None = None) -> PretrendTest:
+        """Compute the Wald test of ``estimate == 0`` with covariance ``vcov``.
+
+        ``decimals`` rounds the p-value (R ``did`` reports it to 5 decimals).
+        """
+        statistic = float(estimate @ np.linalg.solve(vcov, estimate))
+        p_value = float(chdtrc(estimate.size, statistic))
+        if decimals is not None:
+            p_value = round(p_value, decimals)
+        return cls(test, statistic, int(estimate.size), p_value)
+
+    @classmethod
+    def unavailable(cls, test: str, reason: str) -> PretrendTest:
+        """Return a test that could not be computed, with the reason."""
+        return cls(test, reason=reason)
+
+    @property
+    def computable(self) -> bool:
+        """Whether the statistic was computed."""
+        return self.reason is None
+
+    def as_text(self) -> str:
+        """One line: ``Wald chi2(df) = W, p = p`` or ``not computable: reason``."""
+        if not self.computable:
+            return f"not computable: {self.reason}"
+        return f"Wald chi2({self.df}) = {self.statistic:.3f}, p = {self.p_value:.4f}"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row: ``test, statistic, df, p_value, reason``."""
+        return pd.DataFrame([{"test": self.test, "statistic": self.statistic, "df": self.df,
+                              "p_value": self.p_value, "reason": self.reason}])
+
+    def summary(self) -> Summary:
+        """Return the test as a one-row table with its verdict."""
+        return Summary(self.test, self.to_frame().set_index("test"), (self.as_text(),))
+
+    def plot(self, ax: Axes | None = None) -> Axes:
+        r"""Draw the :math:`\chi^2_{df}` density with the statistic marked; returns the Axes."""
+        from scipy.stats import chi2
+
+        ax = new_axes(ax, (5, 3))
+        if self.computable:
+            upper = max(chi2.ppf(0.999, self.df), self.statistic * 1.1)
+            grid = np.linspace(0, upper, 400)
+            ax.plot(grid, chi2.pdf(grid, self.df), color="0.3")
+            ax.axvline(self.statistic, color="C3", label=self.as_text())
+            ax.legend(fontsize=8, frameon=False)
+        else:
+            ax.text(0.5, 0.5, self.as_text(), ha="center", va="center", wrap=True,
+                    transform=ax.transAxes)
+        ax.set_title(self.test, fontsize=9)
+        return ax
+
+
 @dataclass
-class EstimationResult:
+class EstimationResult(ResultMixin):
     """Estimates of one estimator and aggregation, with their uncertainty.
 
     Attributes
@@ -70,6 +158,10 @@ class EstimationResult:
         The aggregation's summary row (same columns as ``table``), or None.
     info
         Settings and diagnostics (control group, method, sample sizes, pre-test, ...).
+    pretest
+        Joint pre-trend test (:class:`PretrendTest`) where the estimator computes one.
+    warnings
+        Warnings issued while estimating (category and message), shown by ``summary()``.
     """
 
     estimator: str
@@ -80,6 +172,8 @@ class EstimationResult:
     vcov: np.ndarray | None = None
     overall: pd.DataFrame | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    pretest: PretrendTest | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.critical_value is None:
@@ -134,11 +228,10 @@ class EstimationResult:
                  if isinstance(value, str | int | float | np.integer | np.floating)]
         notes.append(f"{100 * (1 - self.alpha):g} % pointwise intervals; simultaneous band "
                      f"critical value {self.critical_value:.3f}")
+        if self.pretest is not None:
+            notes.append(f"{self.pretest.test}: {self.pretest.as_text()}")
         title = f"{self.estimator.upper()} estimates ({self.aggregation})"
-        return Summary(title, frame, tuple(notes))
-
-    def _repr_html_(self) -> str:
-        return self.summary().as_html()
+        return Summary(title, frame, tuple(notes), tuple(self.warnings))
 
     def __repr__(self) -> str:
         return (f"EstimationResult(estimator={self.estimator!r}, aggregation="

@@ -20,10 +20,18 @@ from evaluation.errors import InvalidOptionError, NoComparisonUnitsError, PanelE
 from evaluation.estimators._inference import influence_covariance
 from evaluation.estimators.did import fit_two_way
 from evaluation.estimators.results import EstimationResult
-from evaluation.options import check_option
+from evaluation.options import validate_fields
 from evaluation.panel import Panel
 
 SunAbrahamControl = Literal["never", "last"]
+
+
+def _check_references(name: str, value: object) -> None:
+    if (not isinstance(value, tuple) or not value
+            or not all(isinstance(e, int | np.integer) and not isinstance(e, bool)
+                       for e in value)):
+        raise InvalidOptionError(f"{name}={value!r} must be a non-empty tuple of whole "
+                                 "relative periods, e.g. (-1,).")
 
 
 @dataclass(frozen=True)
@@ -85,13 +93,7 @@ class SunAbraham:
     alpha: float = 0.05
 
     def __post_init__(self) -> None:
-        check_option("control", self.control, SunAbrahamControl)
-        if not self.reference:
-            raise InvalidOptionError("reference needs at least one relative period.")
-        for name in ("leads", "lags"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int | np.integer) or value < 1):
-                raise InvalidOptionError(f"{name}={value!r} must be a positive integer or None.")
+        validate_fields(self, {"reference": _check_references})
 
     def fit(self, panel: Panel) -> SunAbrahamResult:
         """Estimate cohort-specific effects and their interaction-weighted averages."""

@@ -80,12 +80,8 @@ def pretrend_tests(study: Study, outcomes: Sequence[str] | None = None) -> pd.Da
     for level, outcome in targets:
         panel = study.panel(level, outcome)
         cs = _quiet(CallawaySantAnna().fit, panel).pretest
-        bjs = _quiet(ImputationDiD(pretrend_leads=12).fit, panel).info.get("pre-trend test")
-        rows.append({"level": level, "outcome": outcome,
-                     "cs_wald_test": (f"Wald chi2({cs['df']}) = {cs['statistic']:.3f}, "
-                                      f"p = {cs['p_value']:.4f}") if cs else
-                     "not computable: the clustered covariance of the pre-period ATT(g,t) "
-                     "is singular (fewer clusters than pre-periods)",
-                     "cs_p_value": cs["p_value"] if cs else np.nan,
-                     "bjs_leads_test": bjs})
+        bjs = _quiet(ImputationDiD(pretrend_leads=12).fit, panel).pretest
+        rows.append({"level": level, "outcome": outcome, "cs_wald_test": cs.as_text(),
+                     "cs_p_value": cs.p_value, "bjs_leads_test": bjs.as_text(),
+                     "bjs_p_value": bjs.p_value})
     return pd.DataFrame(rows)
