@@ -9,9 +9,9 @@ treated area.
 """
 
 from evaluation.matching.matcher import match
-from evaluation.matching.result import MatchResult, MatchSummary
+from evaluation.matching.result import MatchResult
 from evaluation.matching.synthetic_control import SyntheticControl, synthetic_control
 from evaluation.matching.trajectories import PlaceboResult, outcome_trajectories, placebo_did
 
-__all__ = ["MatchResult", "MatchSummary", "PlaceboResult", "SyntheticControl", "match",
-           "outcome_trajectories", "placebo_did", "synthetic_control"]
+__all__ = ["MatchResult", "PlaceboResult", "SyntheticControl", "match", "outcome_trajectories",
+           "placebo_did", "synthetic_control"]

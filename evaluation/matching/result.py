@@ -10,6 +10,7 @@ import pandas as pd
 
 from evaluation.matching._covariates import Covariates
 from evaluation.matching.balance import balance_table, love_plot, sample_sizes
+from evaluation.protocol import ResultMixin, Summary
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -20,9 +21,12 @@ if TYPE_CHECKING:
 UNIT_COLUMNS = ("unit", "treated", "weight", "subclass", "distance")
 
 
-@dataclass
-class MatchResult:
+@dataclass(repr=False)
+class MatchResult(ResultMixin):
     """Matched or reweighted comparison group.
+
+    Follows :class:`evaluation.protocol.ResultProtocol`: :meth:`summary`, :meth:`to_frame`,
+    :meth:`plot` (a Love plot) and ``_repr_html_``.
 
     Attributes
     ----------
@@ -43,7 +47,8 @@ class MatchResult:
     data
         The input DataFrame (not modified; used by :meth:`matched_data`).
     info
-        The options used, for summaries and reports.
+        The options used, for summaries and reports; an optional ``"warnings"`` entry (a
+        sequence of strings) is listed among the summary's warnings.
     """
 
     units: pd.DataFrame
@@ -92,17 +97,64 @@ class MatchResult:
         return sample_sizes(self.treated, self.weights, self.units["discarded"].to_numpy(),
                             self.base_weights)
 
-    def summary(self) -> MatchSummary:
-        """Sample sizes, balance and why treated units were dropped."""
+    def summary(self) -> Summary:
+        """Sample sizes, balance, the options used and why treated units were dropped.
+
+        Returns
+        -------
+        Summary
+            Main table: :meth:`sample_sizes`; further table: :meth:`balance`; notes: the
+            options of the match; warnings: treated units left without a match (by reason)
+            and treated units that got fewer controls than ``ratio``. ``str()`` gives the text,
+            ``_repr_html_`` the HTML; nothing is printed.
+        """
+        sizes = self.sample_sizes().rename_axis("Sample sizes")
+        balance = ("Balance (ATT; SMD uses the treated SD before matching)", self.balance())
+        notes = [f"{key}={value}" for key, value in self.info.items()
+                 if value is not None and key != "warnings"]
+        if self.base_weights is not None:
+            notes.append("sampling weights multiply the matching weights")
+        title = f"Matching: {self.method}" + (f" on {self.distance}" if self.distance else "")
+        return Summary(title, sizes, tuple(notes), self._warnings(), (balance,))
+
+    def _warnings(self) -> tuple[str, ...]:
+        """Treated units without a match, treated units short of ``ratio``, recorded warnings."""
         reasons = self.units.loc[self.units["reason"] != "", "reason"].value_counts()
-        return MatchSummary(self.info, self.sample_sizes(), self.balance(), reasons)
+        found = [f"{n} treated: {reason} (left out without a match; the estimand is the ATT "
+                 "of the matched treated units)" for reason, n in reasons.items()]
+        ratio = self.info.get("ratio")
+        if ratio is not None and ratio > 1 and not self.matches.empty:
+            short = int((self.matches.groupby("treated_unit").size() < ratio).sum())
+            if short:
+                found.append(f"{short} treated units got fewer than {ratio} controls.")
+        return (*found, *self.info.get("warnings", ()))
 
     def plot(self, ax: Axes | None = None, threshold: float = 0.1) -> Axes:
-        """Love plot of absolute standardised mean differences; returns the Axes."""
+        """Love plot of absolute standardised mean differences before and after matching.
+
+        Parameters
+        ----------
+        ax
+            Axes to draw on; a new figure when omitted.
+        threshold
+            Reference lines at this absolute difference.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The Axes drawn on (the figure is not shown).
+        """
         return love_plot(self.balance(), ax=ax, threshold=threshold)
 
     def to_frame(self) -> pd.DataFrame:
-        """Kept units (positive weight): ``unit, treated, weight, subclass, distance``."""
+        """Tidy table of the kept units (positive weight), one row per unit.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns :data:`UNIT_COLUMNS`: ``unit, treated`` (0/1), ``weight``, ``subclass``
+            and ``distance``, like MatchIt's ``match.data`` without the covariates.
+        """
         kept = self.units.loc[self.units["weight"] > 0, list(UNIT_COLUMNS)].copy()
         kept["treated"] = kept["treated"].astype(int)
         return kept.reset_index(drop=True)
@@ -133,42 +185,5 @@ class MatchResult:
         """
         return panel.with_unit_weights(self.unit_weights(), name=name)
 
-    def _repr_html_(self) -> str:
-        return self.summary()._repr_html_()
-
     def __repr__(self) -> str:
-        return str(self.summary())
-
-
-@dataclass
-class MatchSummary:
-    """What :meth:`MatchResult.summary` returns: printable, with HTML for notebooks."""
-
-    info: dict[str, Any]
-    sample_sizes: pd.DataFrame
-    balance: pd.DataFrame
-    dropped: pd.Series
-
-    def _header(self) -> str:
-        options = ", ".join(f"{k}={v}" for k, v in self.info.items() if v is not None)
-        return f"Matching: {options}"
-
-    def _dropped_text(self) -> str:
-        if self.dropped.empty:
-            return ""
-        lines = [f"  {n} treated: {reason}" for reason, n in self.dropped.items()]
-        return "\nTreated units without a match:\n" + "\n".join(lines)
-
-    def __str__(self) -> str:
-        with pd.option_context("display.width", 140, "display.max_columns", 20):
-            return (f"{self._header()}\n\nSample sizes:\n{self.sample_sizes.round(2)}\n\n"
-                    f"Balance (ATT; SMD uses the treated SD before matching):\n"
-                    f"{self.balance.round(4)}{self._dropped_text()}")
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        dropped = self._dropped_text().replace("\n", "<br>")
-        return (f"<p><b>{self._header()}</b></p><p>Sample sizes</p>"
-                f"{self.sample_sizes.round(2).to_html()}<p>Balance</p>"
-                f"{self.balance.round(4).to_html()}<p>{dropped}</p>")
+        return self.summary().as_text()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,10 @@ from evaluation.matching.result import MatchResult
 from evaluation.messages import fmt
 from evaluation.options import check_option
 from evaluation.panel import Panel
+from evaluation.protocol import ResultMixin, Summary, new_axes
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 Features = Literal["lags", "mean", "slope", "mean_slope"]
 Controls = Literal["never", "notyet"]
@@ -136,8 +140,11 @@ def outcome_trajectories(panel: Panel, reference: Any, *, window: int = 12, skip
 
 
 @dataclass(frozen=True)
-class PlaceboResult:
+class PlaceboResult(ResultMixin):
     """Placebo DiD on the skipped pre-periods of a trajectory match.
+
+    Follows :class:`evaluation.protocol.ResultProtocol`: :meth:`summary`, :meth:`to_frame`,
+    :meth:`plot` and ``_repr_html_``.
 
     Attributes
     ----------
@@ -148,6 +155,8 @@ class PlaceboResult:
         The same for every skipped period separately (``period, estimate, std_error``).
     n_treated, n_control
         Units used.
+    alpha
+        Significance level of the intervals.
     """
 
     estimate: float
@@ -158,12 +167,92 @@ class PlaceboResult:
     by_period: pd.DataFrame
     n_treated: int
     n_control: int
+    alpha: float = 0.05
 
-    def __str__(self) -> str:
-        return (f"Placebo DiD on skipped pre-periods: {self.estimate:.4g} "
-                f"(SE {self.std_error:.3g}, p = {self.p_value:.3g}; 95% CI "
-                f"[{self.conf_low:.4g}, {self.conf_high:.4g}]; {self.n_treated} treated, "
-                f"{self.n_control} controls)")
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table: the pooled placebo, then one row per skipped period.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``term`` (``"pooled"``, or the period label as text), ``period`` (the
+            period label; missing for the pooled row), ``estimate``, ``std_error``,
+            ``ci_lower``, ``ci_upper`` and ``p_value`` (normal intervals at level
+            :attr:`alpha`, as for the pooled estimate).
+        """
+        estimate = np.r_[self.estimate, self.by_period["estimate"].to_numpy(dtype=float)]
+        std_error = np.r_[self.std_error, self.by_period["std_error"].to_numpy(dtype=float)]
+        p_value, lower, upper = _normal_inference(estimate, std_error, self.alpha)
+        # the pooled row keeps the numbers placebo_did computed
+        p_value[0], lower[0], upper[0] = self.p_value, self.conf_low, self.conf_high
+        periods = self.by_period["period"].tolist()
+        return pd.DataFrame({"term": ["pooled", *map(str, periods)],
+                             "period": np.array([None, *periods], dtype=object),
+                             "estimate": estimate, "std_error": std_error,
+                             "ci_lower": lower, "ci_upper": upper, "p_value": p_value})
+
+    def summary(self) -> Summary:
+        """Summarise the pooled and per-period placebo estimates and the sample used.
+
+        Returns
+        -------
+        Summary
+            Main table: :meth:`to_frame` indexed by term; notes: units, interval level and
+            how to read the placebo. ``str()`` gives the text, ``_repr_html_`` the HTML;
+            nothing is printed.
+        """
+        table = self.to_frame().drop(columns="period").set_index("term")
+        significant = self.p_value < self.alpha
+        notes = (f"{self.n_treated} treated and {self.n_control} control units with their "
+                 "matching weights",
+                 f"{100 * (1 - self.alpha):g} % normal intervals; standard errors robust, "
+                 "clustered on matched pairs when there are pairs",
+                 f"the pooled placebo is {'' if significant else 'not '}significant at "
+                 f"{self.alpha:g}: "
+                 + ("the matched groups were already diverging before treatment" if significant
+                    else "no evidence that the matched groups diverged before treatment"))
+        return Summary("Placebo DiD on the skipped pre-periods", table, notes)
+
+    def plot(self, ax: Axes | None = None) -> Axes:
+        """Placebo estimates with their intervals: each skipped period, then the pooled one.
+
+        Parameters
+        ----------
+        ax
+            Axes to draw on; a new figure when omitted.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The Axes drawn on (the figure is not shown).
+        """
+        ax = new_axes(ax, (6, 3.5))
+        frame = self.to_frame()
+        frame = pd.concat([frame.iloc[1:], frame.iloc[:1]], ignore_index=True)
+        x = np.arange(len(frame))
+        pooled = frame["term"].eq("pooled").to_numpy()
+        ax.axhline(0, color="0.4", linewidth=0.8)
+        for mask, style, label in ((~pooled, "o", "skipped period"), (pooled, "D", "pooled")):
+            rows = frame[mask]
+            ax.errorbar(x[mask], rows["estimate"],
+                        yerr=[rows["estimate"] - rows["ci_lower"],
+                              rows["ci_upper"] - rows["estimate"]],
+                        fmt=style, markersize=5, capsize=3, label=label)
+        ax.set_xticks(x, frame["term"].tolist())
+        ax.set_ylabel("placebo DiD")
+        ax.set_title("Placebo on skipped pre-periods")
+        ax.legend()
+        return ax
+
+
+def _normal_inference(estimate: np.ndarray, std_error: np.ndarray, alpha: float
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two-sided normal p-values and interval limits (p is NaN when the SE is not positive)."""
+    z = stats.norm.ppf(1 - alpha / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_value = np.where(std_error > 0, 2 * stats.norm.sf(np.abs(estimate / std_error)),
+                           np.nan)
+    return p_value, estimate - z * std_error, estimate + z * std_error
 
 
 def placebo_did(result: MatchResult, panel: Panel, reference: Any, *, window: int = 12,
@@ -223,6 +312,7 @@ def placebo_did(result: MatchResult, panel: Panel, reference: Any, *, window: in
     estimate, se = fit(y[:, end:end + skip].mean(axis=1) - base)
     rows = [(panel.period_label(p), *fit(y[:, p] - base)) for p in range(end, end + skip)]
     p_value = float(2 * stats.norm.sf(abs(estimate / se))) if se > 0 else float("nan")
-    return PlaceboResult(estimate, se, p_value, estimate - z * se, estimate + z * se,
+    return PlaceboResult(estimate, se, p_value, float(estimate - z * se),
+                         float(estimate + z * se),
                          pd.DataFrame(rows, columns=["period", "estimate", "std_error"]),
-                         int(treated.sum()), int((~treated).sum()))
+                         int(treated.sum()), int((~treated).sum()), alpha)
