@@ -5,8 +5,8 @@ import io
 
 import numpy as np
 import pytest
+from _builders import staggered_panel
 
-from evaluation import Panel
 from evaluation.errors import PanelError
 from evaluation.estimators import CallawaySantAnna
 from evaluation.estimators._drdid import Comparison, calibrated_propensity, logit_coefficients
@@ -17,11 +17,6 @@ from evaluation.simulate import simulate_staggered
 def sim():
     return simulate_staggered(n_units=1500, n_periods=6, cohorts=(3, 5), dynamic=0.2,
                               covariate_selection=0.8, covariate_trend=0.2, seed=21)
-
-
-def panel_of(data, **kwargs):
-    return Panel(data, unit="unit", time="time", outcome="y", cohort="cohort",
-                 never_treated=0, **kwargs)
 
 
 def test_logit_matches_statsmodels(sim):
@@ -59,7 +54,7 @@ def test_improved_dr_without_covariates_is_the_difference_of_means(sim):
 
 
 def test_improved_dr_agrees_with_dr_when_the_outcome_model_is_right(sim):
-    panel = panel_of(sim.data, covariates=["x"])
+    panel = staggered_panel(sim.data, covariates=["x"])
     dr = CallawaySantAnna(method="dr").fit(panel).aggregate("simple").overall
     improved = CallawaySantAnna(method="dr_improved").fit(panel).aggregate("simple").overall
     assert improved["estimate"].iat[0] == pytest.approx(dr["estimate"].iat[0], abs=0.02)
@@ -69,15 +64,15 @@ def test_improved_dr_agrees_with_dr_when_the_outcome_model_is_right(sim):
 
 
 def test_formula_covariates_equal_the_column_list(sim):
-    listed = CallawaySantAnna().fit(panel_of(sim.data, covariates=["x"]))
-    formula = CallawaySantAnna(formula="~ x").fit(panel_of(sim.data, covariates=["x"]))
+    listed = CallawaySantAnna().fit(staggered_panel(sim.data, covariates=["x"]))
+    formula = CallawaySantAnna(formula="~ x").fit(staggered_panel(sim.data, covariates=["x"]))
     np.testing.assert_allclose(formula.table["estimate"], listed.table["estimate"], atol=1e-12)
     np.testing.assert_allclose(formula.influence, listed.influence, atol=1e-12)
     data = sim.data.assign(region=(sim.data["x"] > 0.5).astype(int))
-    panel = panel_of(data, covariates=["x", "region"])
+    panel = staggered_panel(data, covariates=["x", "region"])
     rich = CallawaySantAnna(formula="~ x + I(x ** 2) + C(region)").fit(panel)
     dummies = data.assign(x2=data["x"] ** 2)
-    explicit = CallawaySantAnna().fit(panel_of(dummies, covariates=["x", "x2", "region"]))
+    explicit = CallawaySantAnna().fit(staggered_panel(dummies, covariates=["x", "x2", "region"]))
     np.testing.assert_allclose(rich.table["estimate"], explicit.table["estimate"], atol=1e-10)
     with pytest.raises(PanelError, match=r"Declare every variable of the formula"):
         CallawaySantAnna(formula="~ no_such_column").fit(panel)
@@ -88,7 +83,7 @@ def test_time_varying_covariates_come_from_the_base_period_as_in_csdid(sim):
 
     rng = np.random.default_rng(3)
     data = sim.data.assign(z=sim.data["x"] + 0.3 * rng.standard_normal(len(sim.data)))
-    ours = CallawaySantAnna(method="dr").fit(panel_of(data, covariates=["z"]))
+    ours = CallawaySantAnna(method="dr").fit(staggered_panel(data, covariates=["z"]))
     reference = ATTgt(yname="y", tname="time", idname="unit", gname="cohort", data=data,
                       xformla="y ~ z", control_group="nevertreated")
     with contextlib.redirect_stdout(io.StringIO()):

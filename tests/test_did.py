@@ -1,17 +1,13 @@
 import numpy as np
 import pandas as pd
 import pytest
+from _builders import staggered_panel
 
 from evaluation import Panel
 from evaluation.errors import InvalidOptionError, PanelError
 from evaluation.estimators import CallawaySantAnna
 from evaluation.estimators.did import TwoWayFixedEffects
 from evaluation.simulate import simulate_staggered
-
-
-def panel_of(sim, **kwargs):
-    return Panel(sim.data, unit="unit", time="time", outcome="y", cohort="cohort",
-                 never_treated=0, **kwargs)
 
 
 def test_two_by_two_equals_difference_of_mean_changes_and_its_se():
@@ -22,20 +18,21 @@ def test_two_by_two_equals_difference_of_mean_changes_and_its_se():
     did = change[treated].mean() - change[~treated].mean()
     se = np.sqrt(change[treated].var(ddof=0) / treated.sum()
                  + change[~treated].var(ddof=0) / (~treated).sum())
-    twfe = TwoWayFixedEffects().fit(panel_of(sim)).table
+    twfe = TwoWayFixedEffects().fit(staggered_panel(sim.data)).table
     assert twfe["estimate"].iat[0] == pytest.approx(did, abs=1e-10)
     assert twfe["std_error"].iat[0] == pytest.approx(se, abs=1e-10)
-    cs = CallawaySantAnna(method="reg").fit(panel_of(sim)).table
+    cs = CallawaySantAnna(method="reg").fit(staggered_panel(sim.data)).table
     assert cs["estimate"].iat[0] == pytest.approx(did, abs=1e-10)
     assert cs["std_error"].iat[0] == pytest.approx(se, abs=1e-10)
     # small-sample factors G/(G-1) and (N-1)/(N-K), K = 1 treatment regressor
-    small = TwoWayFixedEffects(small_sample=True).fit(panel_of(sim)).table["std_error"].iat[0]
+    small = (TwoWayFixedEffects(small_sample=True).fit(staggered_panel(sim.data))
+             .table["std_error"].iat[0])
     assert small == pytest.approx(se * np.sqrt(500 / 499), rel=1e-10)
 
 
 def test_single_adoption_date_cs_and_twfe_coincide():
     sim = simulate_staggered(n_units=800, n_periods=8, cohorts=(5,), seed=6)
-    panel = panel_of(sim)
+    panel = staggered_panel(sim.data)
     dynamic = TwoWayFixedEffects(dynamic=True).fit(panel).table.set_index("event_time")
     cs = CallawaySantAnna(method="reg", base_period="universal").fit(panel)
     event = cs.aggregate("event").table.set_index("event_time")
@@ -44,14 +41,14 @@ def test_single_adoption_date_cs_and_twfe_coincide():
     assert event.loc[-1, "estimate"] == 0.0  # the universal reference period
     # with one pre-period the static TWFE equals the simple aggregation
     short = simulate_staggered(n_units=800, n_periods=5, cohorts=(2,), seed=7)
-    static = TwoWayFixedEffects().fit(panel_of(short)).table["estimate"].iat[0]
-    simple = CallawaySantAnna(method="reg").fit(panel_of(short)).aggregate("simple")
+    static = TwoWayFixedEffects().fit(staggered_panel(short.data)).table["estimate"].iat[0]
+    simple = CallawaySantAnna(method="reg").fit(staggered_panel(short.data)).aggregate("simple")
     assert simple.overall["estimate"].iat[0] == pytest.approx(static, abs=1e-8)
 
 
 def test_binned_end_points_and_reference():
     sim = simulate_staggered(n_units=600, n_periods=10, cohorts=(4, 7), seed=8)
-    fit = TwoWayFixedEffects(dynamic=True, leads=3, lags=3).fit(panel_of(sim))
+    fit = TwoWayFixedEffects(dynamic=True, leads=3, lags=3).fit(staggered_panel(sim.data))
     # leads -1 (reference), -2 and the bin <= -3; lags 0..2 and the bin >= 3
     assert fit.table["term"].tolist() == ["<=-3", "-2", "0", "1", "2", ">=3"]
     # the binned lag pools every event time from 3 on into one coefficient
@@ -62,11 +59,11 @@ def test_binned_end_points_and_reference():
     np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov)), fit.table["std_error"])
 
 
-def test_twfe_is_biased_under_heterogeneous_staggered_effects_where_cs_is_not():
-    sim = simulate_staggered(n_units=6000, n_periods=10, cohorts=(3, 5, 7), effect=1.0,
-                             dynamic=0.5, cohort_effects=(3.0, 1.0, 0.2), seed=9)
+def test_twfe_is_biased_under_heterogeneous_staggered_effects_where_cs_is_not(
+        heterogeneous_staggered):
+    sim = heterogeneous_staggered
     truth = sim.true_effects("y", kind="event").set_index("event_time")["att"]
-    panel = panel_of(sim)
+    panel = staggered_panel(sim.data)
     cs = CallawaySantAnna(method="reg").fit(panel).aggregate("event").table
     cs = cs.set_index("event_time")
     z_cs = (cs["estimate"] - truth.reindex(cs.index)) / cs["std_error"]
@@ -112,7 +109,7 @@ def test_two_way_fit_equals_linearmodels_panelols(cluster, weights, small_sample
 
     sim = simulate_staggered(n_units=400, n_periods=7, cohorts=(3, 5), n_clusters=20,
                              missing=0.1, seed=23)
-    panel = panel_of(sim, cluster=cluster, weights=weights)
+    panel = staggered_panel(sim.data, cluster=cluster, weights=weights)
     regressors = np.column_stack([panel.status_wide()[panel.unit_codes, panel.time_codes],
                                   panel.data["cohort"].eq(5) & (panel.time_codes >= 2)])
     ours = fit_two_way(panel, regressors.astype(float), small_sample=small_sample)

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from _builders import staggered_panel
 
 from evaluation import Panel
 from evaluation.estimators import CallawaySantAnna
@@ -73,9 +74,8 @@ def scaled(data: pd.DataFrame, factor: float = SCALE) -> pd.DataFrame:
 
 
 def make_panel(data: pd.DataFrame, covariates=(), weighted=True) -> Panel:
-    return Panel(data, unit="unit", time="time", outcome="y", cohort="cohort",
-                 never_treated=0, covariates=list(covariates),
-                 weights="w" if weighted else None)
+    return staggered_panel(data, covariates=list(covariates),
+                           weights="w" if weighted else None)
 
 
 def _table_estimates(table: pd.DataFrame, prefix: str) -> pd.Series:

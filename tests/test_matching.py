@@ -19,9 +19,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from _builders import staggered_panel
 from matplotlib.axes import Axes
 
-from evaluation import Panel
 from evaluation.errors import (
     InfeasibleBalanceError,
     InvalidOptionError,
@@ -915,8 +915,7 @@ def staggered():
     sim = simulate_staggered(n_units=150, n_periods=6, cohorts=(5,), never_share=0.6,
                              covariate_selection=1.0, covariate_trend=0.3, seed=3)
     data = sim.data
-    panel = Panel(data, unit="unit", time="time", outcome="y", cohort="cohort",
-                  never_treated=0, weights="weight")
+    panel = staggered_panel(data, weights="weight")
     first = data[data["time"] == data["time"].min()]
     table = pd.DataFrame({"unit": first["unit"].to_numpy(),
                           "treated": (first["cohort"] > 0).astype(int).to_numpy(),
@@ -950,8 +949,7 @@ def test_callaway_santanna_on_applied_panel_equals_hand_weighted(staggered):
     kept = result.unit_weights()
     hand = data[data["unit"].isin(kept.index)].copy()
     hand["w"] = kept.loc[hand["unit"]].to_numpy() * hand["weight"].to_numpy()
-    hand_panel = Panel(hand, unit="unit", time="time", outcome="y", cohort="cohort",
-                       never_treated=0, weights="w")
+    hand_panel = staggered_panel(hand, weights="w")
     for method in ("dr", "reg"):
         got = CallawaySantAnna(method=method).fit(applied).table
         expected = CallawaySantAnna(method=method).fit(hand_panel).table
@@ -964,8 +962,7 @@ def test_callaway_santanna_on_applied_panel_equals_hand_weighted(staggered):
 
 def test_apply_without_panel_weights(staggered):
     data, _, table = staggered
-    panel = Panel(data, unit="unit", time="time", outcome="y", cohort="cohort",
-                  never_treated=0)
+    panel = staggered_panel(data)
     result = match(table, treatment="treated", covariates=["x"], unit="unit", method="ipw")
     applied = result.apply(panel, name="w_ipw")
     w = result.unit_weights()
@@ -1012,8 +1009,7 @@ def test_with_unit_weights_drops_zero_weights(staggered):
 def trajectory_panel():
     sim = simulate_staggered(n_units=120, n_periods=10, cohorts=(5, 8), never_share=0.5,
                              seed=9)
-    return Panel(sim.data, unit="unit", time="time", outcome="y", cohort="cohort",
-                 never_treated=0)
+    return staggered_panel(sim.data)
 
 
 def trajectories(panel, **kwargs):
@@ -1144,8 +1140,7 @@ def synthetic_panel():
                          "time": np.tile(np.arange(1, n_periods + 1), 7),
                          "y": paths.ravel(),
                          "cohort": np.repeat([start, 0, 0, 0, 0, 0, 0], n_periods)})
-    return Panel(data, unit="unit", time="time", outcome="y", cohort="cohort",
-                 never_treated=0)
+    return staggered_panel(data)
 
 
 def test_synthetic_control_recovers_convex_combination(synthetic_panel):

@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from _builders import staggered_panel
 
 from evaluation import Panel
 from evaluation.errors import RegressionToMeanWarning, UnmatchedUnitsWarning
@@ -42,10 +43,6 @@ FIRST_POST = 5  # column of period 6 in the (n_units, n_periods) potential outco
 PRETREND = dict(n_units=2000, n_periods=20, cohorts=(15,), never_share=0.7, effect=1.0)
 PRETREND_SEED = 3
 REFERENCE, WINDOW, SKIP = 15, 6, 4
-
-
-def _panel(data: pd.DataFrame) -> Panel:
-    return Panel(data, unit="unit", time="time", outcome="y", cohort="cohort", never_treated=0)
 
 
 def _unit_table(sim) -> pd.DataFrame:
@@ -79,7 +76,7 @@ def _estimates(panel: Panel) -> dict[str, tuple[float, float]]:
 @pytest.fixture(scope="module")
 def selection():
     sim = simulate_staggered(seed=SELECTION_SEED, **SELECTION)
-    panel = _panel(sim.data)
+    panel = staggered_panel(sim.data)
     truth = float(sim.true_effects("y", kind="overall")["att"].iat[0])
     estimate, se = _cs_overall(panel)
     return sim, panel, _unit_table(sim), truth, estimate - truth, se
@@ -144,7 +141,7 @@ def test_replacement_weights_count_how_often_a_control_is_used(selection):
 # ------------------------------------------------------------------------------------------
 def _placebo(pretrend: float):
     sim = simulate_staggered(seed=PRETREND_SEED, pretrend=pretrend, **PRETREND)
-    panel = _panel(sim.data)
+    panel = staggered_panel(sim.data)
     with pytest.warns(RegressionToMeanWarning, match="regression to the mean"):
         features = outcome_trajectories(panel, reference=REFERENCE, window=WINDOW, skip=SKIP,
                                         features="lags")
@@ -182,8 +179,8 @@ def test_slope_features_do_not_warn_about_regression_to_the_mean():
     sim = simulate_staggered(seed=PRETREND_SEED, **PRETREND)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RegressionToMeanWarning)
-        features = outcome_trajectories(_panel(sim.data), reference=REFERENCE, window=WINDOW,
-                                        skip=SKIP, features="slope")
+        features = outcome_trajectories(staggered_panel(sim.data), reference=REFERENCE,
+                                        window=WINDOW, skip=SKIP, features="slope")
     assert list(features.columns) == ["unit", "treated", "y_slope"]
 
 
@@ -194,7 +191,7 @@ def test_monte_carlo_matched_did_is_unbiased():
     errors, biases = [], []
     for seed in range(100, 108):
         sim = simulate_staggered(seed=seed, **SELECTION)
-        panel, units = _panel(sim.data), _unit_table(sim)
+        panel, units = staggered_panel(sim.data), _unit_table(sim)
         truth = float(sim.true_effects("y", kind="overall")["att"].iat[0])
         biases.append(_cs_overall(panel)[0] - truth)
         result = match(units, treatment="treated", covariates=["x"], unit="unit")

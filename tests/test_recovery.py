@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _builders import staggered_panel
 
 from evaluation import Panel
 from evaluation.errors import EvaluationWarning
@@ -39,8 +40,7 @@ def test_monte_carlo_coverage_and_uniform_bands():
     covered, jointly, critical = [], [], []
     for rep in range(200):
         sim = simulate_staggered(seed=1000 + rep, **HETEROGENEOUS)
-        panel = Panel(sim.data, unit="unit", time="time", outcome="y", cohort="cohort",
-                      never_treated=0, covariates=["x"])
+        panel = staggered_panel(sim.data, covariates=["x"])
         simple = CallawaySantAnna().fit(panel).aggregate("simple").to_frame()
         truth = sim.true_effects("y", kind="overall")["att"].iat[0]
         covered.append(simple["ci_lower"].iat[0] <= truth <= simple["ci_upper"].iat[0])

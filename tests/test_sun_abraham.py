@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
+from _builders import staggered_panel
 
-from evaluation import Panel
 from evaluation.errors import InvalidOptionError, NoComparisonUnitsError
 from evaluation.estimators import CallawaySantAnna
 from evaluation.estimators.did import TwoWayFixedEffects
@@ -15,16 +15,11 @@ def sim():
                               cohort_effects=(2.0, 1.0, 0.4), n_clusters=40, seed=13)
 
 
-def panel_of(sim, **kwargs):
-    return Panel(sim.data, unit="unit", time="time", outcome="y", cohort="cohort",
-                 never_treated=0, **kwargs)
-
-
 @pytest.mark.parametrize("cluster", [None, "cluster"])
 def test_equals_callaway_santanna_with_universal_base(sim, cluster):
     """Balanced, no covariates, never-treated controls: the two estimators coincide,
     including standard errors that account for the estimated cohort shares."""
-    panel = panel_of(sim, cluster=cluster)
+    panel = staggered_panel(sim.data, cluster=cluster)
     sa = SunAbraham().fit(panel)
     cs = CallawaySantAnna(method="reg", base_period="universal").fit(panel)
     event = cs.aggregate("event").table.set_index("event_time")
@@ -48,7 +43,7 @@ def test_equals_callaway_santanna_with_universal_base(sim, cluster):
 
 
 def test_share_uncertainty_enlarges_the_variance(sim):
-    sa = SunAbraham().fit(panel_of(sim))
+    sa = SunAbraham().fit(staggered_panel(sim.data))
     table = sa.cohort_effects
     naive = []
     for _, rows in table.groupby("event_time"):
@@ -63,26 +58,25 @@ def test_share_uncertainty_enlarges_the_variance(sim):
 
 def test_single_cohort_equals_dynamic_twfe():
     one = simulate_staggered(n_units=800, n_periods=8, cohorts=(5,), dynamic=0.5, seed=2)
-    panel = panel_of(one)
+    panel = staggered_panel(one.data)
     sa = SunAbraham().fit(panel).table.set_index("event_time")
     twfe = TwoWayFixedEffects(dynamic=True).fit(panel).table.set_index("event_time")
     np.testing.assert_allclose(sa["estimate"], twfe["estimate"], atol=1e-8)
     np.testing.assert_allclose(sa["std_error"], twfe["std_error"], atol=1e-8)
 
 
-def test_recovers_heterogeneous_truth_where_twfe_fails():
-    sim = simulate_staggered(n_units=6000, n_periods=10, cohorts=(3, 5, 7), dynamic=0.5,
-                             cohort_effects=(3.0, 1.0, 0.2), seed=9)
+def test_recovers_heterogeneous_truth_where_twfe_fails(heterogeneous_staggered):
+    sim = heterogeneous_staggered
     truth = sim.true_effects("y", kind="event").set_index("event_time")["att"]
-    sa = SunAbraham().fit(panel_of(sim)).table.set_index("event_time")
+    sa = SunAbraham().fit(staggered_panel(sim.data)).table.set_index("event_time")
     z = (sa["estimate"] - truth.reindex(sa.index)) / sa["std_error"]
     assert np.abs(z).max() < 3
 
 
 def test_binned_end_points_last_cohort_control_and_errors(sim):
-    binned = SunAbraham(leads=3, lags=2).fit(panel_of(sim))
+    binned = SunAbraham(leads=3, lags=2).fit(staggered_panel(sim.data))
     assert binned.table["term"].tolist() == ["<=-3", "-2", "0", "1", ">=2"]
-    last = SunAbraham(control="last").fit(panel_of(sim))
+    last = SunAbraham(control="last").fit(staggered_panel(sim.data))
     assert "last cohort 8" in last.info["control"]
     assert set(last.cohort_effects["cohort"]) == {4, 6}
     assert last.info["observations"] == 2000 * 7  # periods 8 and 9 dropped
@@ -91,7 +85,6 @@ def test_binned_end_points_last_cohort_control_and_errors(sim):
     with pytest.raises(InvalidOptionError, match="lags=0"):
         SunAbraham(lags=0)
     all_treated = sim.data[sim.data["cohort"] > 0]
-    panel = Panel(all_treated, unit="unit", time="time", outcome="y", cohort="cohort",
-                  never_treated=0)
+    panel = staggered_panel(all_treated)
     with pytest.raises(NoComparisonUnitsError, match="control='last'"):
         SunAbraham().fit(panel)

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _builders import staggered_panel
 
-from evaluation import Panel
 from evaluation.estimators.did import TwoWayFixedEffects
 
 REFERENCE = Path(__file__).parent / "reference"
@@ -19,8 +19,7 @@ VALUES = json.loads((REFERENCE / "twfe_pyfixest.json").read_text())
 @pytest.mark.parametrize("small_sample", [False, True])
 def test_twfe_matches_pyfixest(dynamic, cluster, small_sample):
     data = pd.read_csv(REFERENCE / "twfe_panel.csv")
-    panel = Panel(data, unit="unit", time="time", outcome="y", cohort="cohort",
-                  never_treated=0, cluster=None if cluster == "unit" else "cluster")
+    panel = staggered_panel(data, cluster=None if cluster == "unit" else "cluster")
     model = TwoWayFixedEffects(dynamic=dynamic, leads=4, lags=3, small_sample=small_sample)
     fit = model.fit(panel)
     key = f"{'dynamic' if dynamic else 'static'}/{cluster}/"
