@@ -117,5 +117,13 @@ class RegressionToMeanWarning(EvaluationWarning):
     """Matching on pre-treatment outcome levels can create bias through regression to the mean."""
 
 
+class ConvergenceWarning(EvaluationWarning):
+    """An iterative fit stopped before it converged; the result may be unreliable."""
+
+
+class ConvergenceError(EvaluationError, RuntimeError):
+    """An iterative fit did not converge and its last iterate is unusable for what was asked."""
+
+
 class ReportError(EvaluationError):
     """The report could not be built (missing inputs or a notebook failed)."""

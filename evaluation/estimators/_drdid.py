@@ -7,16 +7,39 @@ influence function :math:`\psi_i` on that sample. They follow R ``DRDID`` (and i
 port used by ``csdid``): ``reg_did_panel``, ``std_ipw_did_panel``, ``drdid_panel`` and
 ``drdid_imp_panel``, including the propensity-score cap at :math:`1-10^{-6}` and the
 trimming of comparison units with :math:`\hat p \ge 0.995`.
+
+The propensity-score fits warn with :class:`~evaluation.errors.ConvergenceWarning` when they
+do not converge, as R ``DRDID`` does ("Propensity score estimation did not converge"), naming
+a covariate that separates treated and comparison units when there is one. The logit's
+last iterate is then used: with separation the scores of the separated units are (near) 0
+or 1, so ``dr`` and ``ipw`` cells with scores near one are left NaN by the caller. The
+improved estimator is NaN when the inverse probability tilting does not balance the
+covariates.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
+from evaluation.errors import ConvergenceWarning
+
 PS_CAP = 1 - 1e-6
 TRIM_LEVEL = 0.995
+#: Largest change of a linear predictor in the last Newton step of a logit that stopped at
+#: its iteration limit for the stop to count as one at floating-point precision.
+MATERIAL_STEP = 1e-6
+#: Covariate imbalance (in standard deviations) below which an inverse probability tilting
+#: counts as converged whatever the solver reports: near the optimum the loss no longer
+#: resolves progress and scipy's trust-region solver may stop with "A bad approximation
+#: caused failure to predict improvement" (as entropy balancing, judged by balance).
+TILTING_TOLERANCE = 1e-8
+#: Largest covariate imbalance (in standard deviations) left by an inverse probability
+#: tilting that did not converge for its scores to be used (with a warning).
+TILTING_IMBALANCE = 1e-6
+_EXP_LIMIT = 700.0  # |index| beyond which exp() overflows; probabilities are 0 or 1 there
 
 
 @dataclass(frozen=True)
@@ -33,12 +56,30 @@ class PropensityScore:
         The logit scores :math:`w_i (D_i - \hat p_i)` and :math:`H^{-1}` with
         :math:`H = n^{-1}\sum_i w_i \hat p_i (1-\hat p_i) X_i X_i^\top`; the coefficients'
         asymptotically linear representation is :math:`s_i X_i^\top H^{-1}`.
+    converged
+        Whether the logit converged (when not, the scores are the last iterate's and a
+        :class:`~evaluation.errors.ConvergenceWarning` was issued).
+    iterations
+        Newton-Raphson iterations used.
     """
 
     ps: np.ndarray
     keep: np.ndarray
     score: np.ndarray
     hessian: np.ndarray
+    converged: bool = True
+    iterations: int = 0
+
+
+@dataclass(frozen=True)
+class _LogitFit:
+    """Coefficients of the IRLS logit with how the iteration ended."""
+
+    coefficients: np.ndarray
+    iterations: int
+    converged: bool
+    last_move: float  # largest change of a linear predictor in the last step
+    stopped: str | None = None  # why the iteration broke off early, if it did
 
 
 def logit_coefficients(d: np.ndarray, x: np.ndarray, w: np.ndarray,
@@ -51,35 +92,113 @@ def logit_coefficients(d: np.ndarray, x: np.ndarray, w: np.ndarray,
     import cost (about a second of the command-line start-up). The tests compare it with
     statsmodels to 1e-10.
 
+    Parameters
+    ----------
+    d, x, w
+        Treatment indicator, covariates (intercept first) and weights.
+    max_iter
+        Newton-Raphson iterations allowed.
+
+    Returns
+    -------
+    numpy.ndarray
+        The coefficients; the last iterate's if the iteration did not converge.
+
+    Warns
+    -----
+    ConvergenceWarning
+        If the coefficients still changed after ``max_iter`` iterations, or the iteration
+        broke off (a singular :math:`X'WVX` once fitted probabilities reach 0 or 1). The
+        message names a covariate that separates treated and comparison units, if one does.
+
     Notes
     -----
     Each step solves :math:`(X'WVX)\Delta = X'W(d - \mu)` with
     :math:`V = \mathrm{diag}(\mu(1-\mu))`.
     """
+    logit = _irls_logit(d, x, w, max_iter)
+    if not logit.converged:
+        warnings.warn(_not_converged_message(logit, d, x, w, max_iter), ConvergenceWarning,
+                      stacklevel=2)
+    return logit.coefficients
+
+
+def _irls_logit(d: np.ndarray, x: np.ndarray, w: np.ndarray, max_iter: int) -> _LogitFit:
+    """Run the iteration of :func:`logit_coefficients` and report how it ended."""
     mu = (d + 0.5) / 2
     eta = np.log(mu / (1 - mu))
     gamma = np.linalg.lstsq(x * np.sqrt(w * mu * (1 - mu))[:, None],
                             np.sqrt(w * mu * (1 - mu)) * (eta + (d - mu) / (mu * (1 - mu))),
                             rcond=None)[0]
-    for _ in range(max_iter):
-        mu = 1 / (1 + np.exp(-(x @ gamma)))
+    iterations, move = 0, np.inf
+    for iterations in range(1, max_iter + 1):
+        mu = 1 / (1 + np.exp(-np.clip(x @ gamma, -_EXP_LIMIT, _EXP_LIMIT)))
         weight = w * mu * (1 - mu)
-        step = np.linalg.solve(x.T @ (weight[:, None] * x), x.T @ (w * (d - mu)))
+        try:
+            step = np.linalg.solve(x.T @ (weight[:, None] * x), x.T @ (w * (d - mu)))
+        except np.linalg.LinAlgError:
+            step = None
+        if step is None or not np.isfinite(step).all():
+            return _LogitFit(gamma, iterations - 1, False, move,
+                             "X'WX became singular as fitted probabilities reached 0 or 1")
         gamma = gamma + step
+        move = float(np.abs(x @ step).max())
         if np.max(np.abs(step)) < 1e-12:
-            break
-    return gamma
+            return _LogitFit(gamma, iterations, True, move)
+    return _LogitFit(gamma, iterations, False, move)
 
 
-def fit_logit(d: np.ndarray, x: np.ndarray, w: np.ndarray) -> PropensityScore:
-    """Fit a weighted logit of ``d`` on ``x`` with its linear representation."""
+def _not_converged_message(logit: _LogitFit, d: np.ndarray, x: np.ndarray, w: np.ndarray,
+                           max_iter: int) -> str:
+    """Explain a logit that did not converge: where it stopped and, if found, why."""
+    head = (f"the propensity-score logit did not converge: it stopped after "
+            f"{logit.iterations} of at most {max_iter} Newton-Raphson iterations")
+    if logit.stopped is None and logit.last_move <= MATERIAL_STEP:
+        return (f"{head} at floating-point precision (the last step moved no linear predictor "
+                f"by more than {logit.last_move:.1e}), so its scores are used. Rescaling "
+                "covariates with a very large or small scale avoids this.")
+    reason = (logit.stopped if logit.stopped is not None
+              else f"the last step still moved a linear predictor by {logit.last_move:.2g}")
+    return (f"{head} ({reason}); {_separation(d, x, w)}. The propensity scores are those of "
+            "the last iterate, 0 or 1 for separated units (cells whose scores come near one "
+            "are left NaN by method='dr' and 'ipw'). Drop or coarsen the covariate responsible, "
+            "or use method='reg', which needs no propensity score.")
+
+
+def _separation(d: np.ndarray, x: np.ndarray, w: np.ndarray) -> str:
+    """Name the covariates (columns of ``x``, the intercept being column 0) that separate."""
+    from evaluation.matching.distance import separating_columns, separation_cause
+
+    names = [f"covariate column {j}" for j in range(x.shape[1])]
+    found = separating_columns(x, d == 1, names, w)
+    if not found:
+        return ("no single covariate separates treated and comparison units, but a "
+                "combination may, or a covariate with a very large or small scale slows the "
+                "iteration")
+    cause = separation_cause(found)
+    if sum(description.startswith("all ") for _, description in found) > 1:
+        cause += " (several indicators: a categorical with too many small levels?)"
+    return cause + " (columns of the covariate design, the intercept being column 0)"
+
+
+def fit_logit(d: np.ndarray, x: np.ndarray, w: np.ndarray, max_iter: int = 100
+              ) -> PropensityScore:
+    """Fit a weighted logit of ``d`` on ``x`` with its linear representation.
+
+    Warns :class:`~evaluation.errors.ConvergenceWarning` as :func:`logit_coefficients` does;
+    :attr:`PropensityScore.converged` records the outcome.
+    """
+    logit = _irls_logit(d, x, w, max_iter)
+    if not logit.converged:
+        warnings.warn(_not_converged_message(logit, d, x, w, max_iter), ConvergenceWarning,
+                      stacklevel=3)
     with np.errstate(over="ignore"):
-        ps = 1 / (1 + np.exp(-(x @ logit_coefficients(d, x, w))))
+        ps = 1 / (1 + np.exp(-(x @ logit.coefficients)))
     ps = np.minimum(ps, PS_CAP)
     keep = np.ones(d.size, dtype=bool)
     keep[d == 0] = ps[d == 0] < TRIM_LEVEL
     hessian = np.linalg.inv(x.T @ ((w * ps * (1 - ps))[:, None] * x)) * d.size
-    return PropensityScore(ps, keep, w * (d - ps), hessian)
+    return PropensityScore(ps, keep, w * (d - ps), hessian, logit.converged, logit.iterations)
 
 
 class Comparison:
@@ -220,18 +339,61 @@ def dr_did(dy: np.ndarray, c: Comparison) -> tuple[float, np.ndarray]:
     return float(eta_treat - eta_cont), inf_treat - inf_cont
 
 
-def calibrated_propensity(d: np.ndarray, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+def calibrated_propensity(d: np.ndarray, x: np.ndarray, w: np.ndarray,
+                          max_iter: int = 1000) -> np.ndarray:
     r"""Propensity score by inverse probability tilting (Graham, Pinto and Egel 2012).
+
+    Parameters
+    ----------
+    d, x, w
+        Treatment indicator, covariates (intercept first) and weights.
+    max_iter
+        Trust-region Newton iterations allowed (R ``DRDID`` allows ``trust`` 1000).
+
+    Returns
+    -------
+    numpy.ndarray
+        Fitted probabilities capped at :data:`PS_CAP`; the last iterate's if the fit did not
+        converge.
+
+    Warns
+    -----
+    ConvergenceWarning
+        If the trust-region solver stops without converging (R ``DRDID`` warns too); the
+        message gives the remaining covariate imbalance and names a covariate that separates
+        treated and comparison units, if one does. That the logit used as the start did not
+        converge is not reported: it is only a start.
 
     Notes
     -----
     Minimises :math:`-n^{-1}\sum_i w_i [D_i X_i'\gamma - (1-D_i)\exp(X_i'\gamma)]`, whose
     first-order conditions balance the covariates of the treated and the reweighted
-    comparison units exactly; started from the logit coefficients as in R ``DRDID``.
+    comparison units exactly; started from the logit coefficients as in R ``DRDID``. The
+    fit counts as converged when scipy reports success or when no covariate is out of
+    balance by more than :data:`TILTING_TOLERANCE` standard deviations (the solver's own
+    gradient tolerance can be out of reach in floating point). The loss is unbounded below
+    when a covariate separates the groups, and the solver then runs to ``max_iter``.
+    """
+    ps, message = _tilting(d, x, w, max_iter)
+    if message is not None:
+        warnings.warn(f"{message} The scores are those of the last iterate.",
+                      ConvergenceWarning, stacklevel=2)
+    return ps
+
+
+def _tilting(d: np.ndarray, x: np.ndarray, w: np.ndarray, max_iter: int
+             ) -> tuple[np.ndarray, str | None]:
+    """Fit :func:`calibrated_propensity`; return the scores and, unless it converged, why not.
+
+    The gradient of the loss is the covariate imbalance between the treated and the
+    reweighted comparison units; the fit converged when the solver says so or no covariate is
+    out of balance by more than :data:`TILTING_TOLERANCE` of its standard deviation. The
+    message starts with ``"Stopped at floating-point precision"`` when none is out of
+    balance by more than :data:`TILTING_IMBALANCE`.
     """
     from scipy import optimize  # imported on use: only the improved estimator needs it
 
-    start = logit_coefficients(d, x, w)
+    start = _irls_logit(d, x, w, 100).coefficients
 
     def loss(gamma: np.ndarray) -> tuple[float, np.ndarray]:
         index = x @ gamma
@@ -245,8 +407,22 @@ def calibrated_propensity(d: np.ndarray, x: np.ndarray, w: np.ndarray) -> np.nda
         return (x.T @ ((np.where(d == 1, 0.0, e) * w)[:, None] * x)) / d.size
 
     result = optimize.minimize(loss, start, jac=True, hess=hess, method="trust-exact",
-                               options={"gtol": 1e-10})
-    return np.minimum(1 / (1 + np.exp(-(x @ result.x))), PS_CAP)
+                               options={"gtol": 1e-10, "maxiter": max_iter})
+    ps = np.minimum(1 / (1 + np.exp(-(x @ result.x))), PS_CAP)
+    spread = x.std(axis=0)
+    imbalance = float(np.max(np.abs(result.jac) / np.where(spread > 0, spread, 1.0)))
+    if result.success or imbalance <= TILTING_TOLERANCE:
+        return ps, None
+    stopped = ("the calibrated propensity score (inverse probability tilting) did not "
+               f"converge: the trust-region solver stopped after {result.nit} of at most "
+               f"{max_iter} iterations ({' '.join(str(result.message).split()).rstrip('.')})")
+    if imbalance <= TILTING_IMBALANCE:
+        return ps, (f"Stopped at floating-point precision: {stopped}, but no covariate is out "
+                    f"of balance by more than {imbalance:.1e} standard deviations.")
+    return ps, (f"{stopped} with the treated and reweighted comparison covariate means still "
+                f"apart by up to {imbalance:.2g} standard deviations; {_separation(d, x, w)}. "
+                "Drop or coarsen the covariate responsible, or use method='dr' (logit propensity "
+                "score; cells without overlap are NaN).")
 
 
 def dr_improved_did(dy: np.ndarray, c: Comparison) -> tuple[float, np.ndarray]:
@@ -263,9 +439,21 @@ def dr_improved_did(dy: np.ndarray, c: Comparison) -> tuple[float, np.ndarray]:
         \psi_i = \frac{w_i D_i(\Delta Y_i - \hat\mu_0 - \hat\tau_1)}{\overline{w D}}
           - \frac{w_i \frac{\hat p_i(1-D_i)}{1-\hat p_i}(\Delta Y_i - \hat\mu_0 - \hat\tau_0)}
                  {\overline{w \hat p (1-D)/(1-\hat p)}}.
+
+    If the tilting stops short of convergence by more than floating-point precision (for
+    instance because a covariate separates treated and comparison units), the ATT is NaN
+    with a zero influence function, after a :class:`~evaluation.errors.ConvergenceWarning`
+    that names the covariate.
     """
     d, x, w = c.d, c.x, c.w
-    ps = calibrated_propensity(d, x, w)
+    ps, message = _tilting(d, x, w, 1000)
+    if message is not None and not message.startswith("Stopped at floating-point precision"):
+        warnings.warn(f"{message} The ATT(g,t) of this comparison is NaN: the tilting did not "
+                      "balance the covariates, which is what this estimator rests on.",
+                      ConvergenceWarning, stacklevel=3)
+        return np.nan, np.zeros(d.size)
+    if message is not None:
+        warnings.warn(f"{message} Its scores are used.", ConvergenceWarning, stacklevel=3)
     wc = w * ps / (1 - ps) * (1 - d)
     beta = np.linalg.solve((wc[:, None] * x).T @ x, (wc[:, None] * x).T @ dy)
     resid = dy - x @ beta

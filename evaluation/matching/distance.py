@@ -9,28 +9,40 @@ R's MatchIt 4.5 (``transform_covariates``) so that matches agree with it.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 import statsmodels.api as sm
 from scipy.linalg import qr
 from scipy.stats import rankdata
-from statsmodels.tools.sm_exceptions import PerfectSeparationError, PerfectSeparationWarning
+from statsmodels.tools.sm_exceptions import ConvergenceWarning as StatsmodelsConvergenceWarning
+from statsmodels.tools.sm_exceptions import (
+    HessianInversionWarning,
+    PerfectSeparationError,
+    PerfectSeparationWarning,
+)
 
-from evaluation.errors import MatchingError
+from evaluation.errors import ConvergenceError, ConvergenceWarning, MatchingError
 
 ScoreLink = Literal["logit", "probit"]
 CovariateMetric = Literal["mahalanobis", "robust_mahalanobis", "euclidean", "scaled_euclidean"]
 
 _SQRT_EPS = float(np.sqrt(np.finfo(float).eps))
 
+#: Largest change of a unit's linear predictor that one more Newton step may still make for a
+#: propensity score that stopped short of its tolerance to be used (with a warning).
+MATERIAL_STEP = 1e-6
+
 
 def propensity_score(design: np.ndarray, treated: np.ndarray, link: ScoreLink = "logit",
-                     weights: np.ndarray | None = None) -> np.ndarray:
+                     weights: np.ndarray | None = None, names: Sequence[str] | None = None,
+                     max_iter: int = 200) -> np.ndarray:
     r"""Fit a logit or probit model of treatment and return the fitted probabilities.
 
     statsmodels' ``Logit``/``Probit`` (Newton's method) without weights, its binomial
-    ``GLM`` with frequency weights otherwise; linearly dependent columns are dropped first.
+    ``GLM`` (IRLS) with frequency weights otherwise; linearly dependent columns are dropped
+    first.
 
     Parameters
     ----------
@@ -42,6 +54,11 @@ def propensity_score(design: np.ndarray, treated: np.ndarray, link: ScoreLink = 
         ``"logit"`` or ``"probit"``.
     weights
         Optional sampling weights (frequency weights of the likelihood).
+    names
+        Name of every column of ``design``, for messages (``"covariate column j"`` by default);
+        indicators named ``"variable[level]"`` are recognised as levels of one categorical.
+    max_iter
+        Newton (IRLS with weights) iterations allowed.
 
     Returns
     -------
@@ -53,38 +70,192 @@ def propensity_score(design: np.ndarray, treated: np.ndarray, link: ScoreLink = 
     ------
     MatchingError
         If the model separates treated and control units perfectly (a covariate predicts
-        treatment exactly, so scores of 0 or 1 make matching meaningless).
+        treatment exactly, so scores of 0 or 1 make matching meaningless). The message names
+        the covariates that separate on their own, and a categorical with several such levels.
+    ConvergenceError
+        If the fit stopped without converging (the iteration limit, or a stalled Newton
+        step) while one more Newton step would still move some unit's linear predictor by
+        more than :data:`MATERIAL_STEP`: matching on such scores would match on an arbitrary
+        iterate. The message names the covariate that step moves most.
+
+    Warns
+    -----
+    ConvergenceWarning
+        If the fit missed its tolerance only at floating-point precision (the remaining Newton
+        step is below :data:`MATERIAL_STEP`; the scores are then used), or if statsmodels
+        reported a convergence or Hessian-inversion problem (its warnings are re-issued as
+        this class, with the fit named). Other warnings raised during the fit pass through.
+
+    Notes
+    -----
+    The remaining Newton step is :math:`\Delta = -H^{-1} g` with :math:`g` and :math:`H` the
+    gradient and Hessian of the log-likelihood at the last iterate; it is material when
+    :math:`\max_i |x_i'\Delta|` exceeds :data:`MATERIAL_STEP` on the scale of the linear
+    predictor.
     """
+    labels = ([str(name) for name in names] if names is not None
+              else [f"covariate column {j + 1}" for j in range(design.shape[1])])
     x = sm.add_constant(design, has_constant="add")
-    x = x[:, independent_columns(x)]
+    independent = independent_columns(x)
+    x = x[:, independent]
+    x_labels = [(["(intercept)", *labels])[j] for j in independent]
     y = treated.astype(float)
-    with warnings.catch_warnings():
+    fit_name = f"{link} propensity-score model"
+    failure: Exception | None = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         warnings.simplefilter("error", PerfectSeparationWarning)
         try:
             if weights is None:  # Newton on the discrete model: faster than IRLS at scale
                 model = sm.Logit(y, x) if link == "logit" else sm.Probit(y, x)
-                fit = model.fit(method="newton", tol=1e-12, maxiter=200, disp=0)
+                fit = model.fit(method="newton", tol=1e-12, maxiter=max_iter, disp=0)
                 fitted = fit.predict()
+                converged = bool(fit.mle_retvals["converged"])
+                iterations, algorithm = int(fit.mle_retvals["iterations"]), "Newton"
             else:
                 link_class = (sm.families.links.Logit() if link == "logit"
                               else sm.families.links.Probit())
                 model = sm.GLM(y, x, family=sm.families.Binomial(link=link_class),
                                freq_weights=weights)
-                fitted = model.fit(tol=1e-12, maxiter=200).fittedvalues
+                fit = model.fit(tol=1e-12, maxiter=max_iter)
+                fitted = fit.fittedvalues
+                converged = bool(fit.converged)
+                iterations, algorithm = int(fit.fit_history["iteration"]), "IRLS"
         except (PerfectSeparationWarning, PerfectSeparationError,
                 np.linalg.LinAlgError) as exc:
-            raise MatchingError(
-                "the propensity-score model separates treated and control units perfectly "
-                f"({exc.__class__.__name__}); some covariate (or category) predicts treatment "
-                "exactly. Match exactly on it with exact=[...] or drop it from the "
-                "covariates.") from exc
+            failure = exc
+    reported = _reissue(caught)
+    if failure is not None:
+        cause = separation_cause(separating_columns(design, treated, labels, weights))
+        raise MatchingError(
+            "the propensity-score model separates treated and control units perfectly "
+            f"({failure.__class__.__name__}); {cause}. Match exactly on it with exact=[...], "
+            "coarsen it or drop it from the covariates.") from failure
     score = np.asarray(fitted, dtype=float)
     if ((score < 1e-10) | (score > 1 - 1e-10)).any():
+        cause = separation_cause(separating_columns(design, treated, labels, weights))
         raise MatchingError(
             "the propensity-score model gives scores of 0 or 1 to some units (quasi-complete "
-            "separation); a covariate or category predicts treatment exactly. Match exactly on "
-            "it with exact=[...] or drop it from the covariates.")
+            f"separation); {cause}. Match exactly on it with exact=[...], coarsen it or drop "
+            "it from the covariates.")
+    statsmodels_note = f" (statsmodels: {'; '.join(reported)})" if reported else ""
+    if not converged:
+        params = np.asarray(fit.params, dtype=float)
+        step = np.linalg.lstsq(model.hessian(params), -model.score(params), rcond=None)[0]
+        move = float(np.abs(x @ step).max())
+        spread = np.where(np.ptp(x, axis=0) > 0, x.std(axis=0), 1.0)
+        worst = x_labels[int(np.argmax(np.abs(step) * spread))]
+        stopped = (f"the {fit_name} did not converge: it stopped after {iterations} of at most "
+                   f"{max_iter} {algorithm} iterations{statsmodels_note}")
+        if not move <= MATERIAL_STEP:
+            raise ConvergenceError(
+                f"{stopped}, and one more Newton step would still move a unit's linear "
+                f"predictor by {move:.2g}, mostly through {worst!r}. Matching on these scores "
+                f"would match on an arbitrary iterate. Rescale {worst!r} (for example to "
+                "standard deviations or thousands), coarsen or drop it, or pass your own score "
+                "as distance=<column>.")
+        warnings.warn(
+            f"{stopped}; it stopped at floating-point precision (one more Newton step would "
+            f"move no unit's linear predictor by more than {move:.1e}), so its scores are "
+            f"used. If {worst!r} has a very large or small scale, rescaling it avoids this.",
+            ConvergenceWarning, stacklevel=2)
+    elif reported:
+        warnings.warn(
+            f"the {fit_name} converged after {iterations} {algorithm} iterations but "
+            f"statsmodels reported a problem{statsmodels_note}; its coefficients may not be "
+            "identified. Drop redundant or nearly constant covariates if the scores look odd.",
+            ConvergenceWarning, stacklevel=2)
     return score
+
+
+def separating_columns(design: np.ndarray, treated: np.ndarray, names: Sequence[str],
+                       weights: np.ndarray | None = None) -> list[tuple[str, str]]:
+    r"""Covariates that on their own separate treated from control units.
+
+    A column separates when its treated and control values do not overlap or only touch
+    (for a 0/1 indicator: all units with one of its values are in one group); a logit or
+    probit then drives its coefficient to infinity. Constant columns are skipped and units
+    with zero weight ignored. Separation by a combination of covariates is not detected.
+
+    Parameters
+    ----------
+    design
+        ``(n, k)`` covariates.
+    treated
+        Boolean (or 0/1) treatment indicator.
+    names
+        Name of every column.
+    weights
+        Optional weights; units with weight zero do not count.
+
+    Returns
+    -------
+    list of tuple
+        ``(name, description)`` of every separating column, in column order.
+    """
+    treated = np.asarray(treated).astype(bool)
+    used = np.ones(len(treated), dtype=bool) if weights is None else np.asarray(weights) > 0
+    t, c = treated & used, ~treated & used
+    if not t.any() or not c.any():
+        return []
+    found = []
+    for j, name in enumerate(names):
+        col = design[:, j]
+        t_lo, t_hi, c_lo, c_hi = col[t].min(), col[t].max(), col[c].min(), col[c].max()
+        if min(t_lo, c_lo) == max(t_hi, c_hi) or not (t_lo >= c_hi or t_hi <= c_lo):
+            continue
+        if np.isin(col[used], (0.0, 1.0)).all():
+            level, group = ((1, "treated") if c_hi == 0 else (1, "controls") if t_hi == 0
+                            else (0, "controls") if t_lo == 1 else (0, "treated"))
+            count = int((col[used] == level).sum())
+            found.append((name, f"all {count} units with {name} = {level} are {group}"))
+        elif t_lo >= c_hi:
+            found.append((name, f"every treated unit has {name} >= {t_lo:.6g}, every control "
+                                f"{name} <= {c_hi:.6g}"))
+        else:
+            found.append((name, f"every treated unit has {name} <= {t_hi:.6g}, every control "
+                                f"{name} >= {c_lo:.6g}"))
+    return found
+
+
+def separation_cause(found: list[tuple[str, str]]) -> str:
+    """Sentence naming the separating covariates found by :func:`separating_columns`.
+
+    Indicators named ``"variable[level]"`` that separate are grouped by their categorical;
+    one with several such levels is reported as having too many small levels.
+    """
+    if not found:
+        return ("some covariate (or category) predicts treatment exactly, possibly only in "
+                "combination with others")
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for name, description in found:
+        source = name.split("[", 1)[0] if name.endswith("]") and "[" in name else name
+        groups.setdefault(source, []).append((name, description))
+    parts = []
+    for source, items in groups.items():
+        if len(items) > 1:
+            shown = ", ".join(name for name, _ in items[:4]) + (", ..." if len(items) > 4 else "")
+            parts.append(f"the categorical {source!r} has {len(items)} levels whose units are "
+                         f"all treated or all controls ({shown}): too many small levels for a "
+                         "propensity model")
+        else:
+            name, description = items[0]
+            parts.append(f"{name!r} predicts treatment exactly on its own ({description})")
+    return "; ".join(parts)
+
+
+def _reissue(caught: list[warnings.WarningMessage]) -> list[str]:
+    """Return statsmodels' convergence messages and issue every other recorded warning again."""
+    reported = []
+    for record in caught:
+        if issubclass(record.category, (StatsmodelsConvergenceWarning, HessianInversionWarning)):
+            text = " ".join(str(record.message).split())
+            if text not in reported:
+                reported.append(text)
+        else:
+            warnings.warn_explicit(record.message, record.category, record.filename,
+                                   record.lineno, source=record.source)
+    return reported
 
 
 def covariate_coordinates(x: np.ndarray, treated: np.ndarray, discarded: np.ndarray,

@@ -44,7 +44,8 @@ def entropy_balance(moments: np.ndarray, treated: np.ndarray, names: Sequence[st
     base_weights
         Base (sampling) weights :math:`q_i`; treated means are weighted by them too.
     max_iter
-        Newton iterations allowed.
+        Trust-region Newton iterations allowed (the root polish that follows them has its
+        own limit).
 
     Returns
     -------
@@ -68,7 +69,10 @@ def entropy_balance(moments: np.ndarray, treated: np.ndarray, names: Sequence[st
     ------
     InfeasibleBalanceError
         If no positive weights reproduce the treated moments (a target outside the range or
-        convex hull of the controls) or the solver does not reach the tolerance.
+        convex hull of the controls) or the solver does not reach the tolerance. Weights that
+        miss the tolerance are never returned: the message then gives the iterations used
+        out of ``max_iter``, what both solver phases reported, the worst-balanced moment and
+        whether the iteration limit or the problem stopped the solver.
     """
     q = np.ones(len(treated)) if base_weights is None else np.asarray(base_weights, float)
     target = np.average(moments[treated], axis=0, weights=q[treated])
@@ -104,14 +108,24 @@ def entropy_balance(moments: np.ndarray, treated: np.ndarray, names: Sequence[st
     if not np.all(imbalance <= BALANCE_TOLERANCE):
         worst = int(np.argmax(imbalance))
         _explain_infeasible(controls, target, names)
+        advice = ("The iteration limit was reached: a larger max_iter may converge; otherwise "
+                  "drop or coarsen that moment, or use matching." if fit.nit >= max_iter else
+                  "The targets are (nearly) outside what the controls can reach; drop or "
+                  "coarsen that moment, or use matching.")
         raise InfeasibleBalanceError(
-            f"entropy balancing did not converge: after {fit.nit} iterations the reweighted "
+            f"entropy balancing did not converge: after {fit.nit} of at most {max_iter} "
+            f"trust-region Newton iterations ({_said(fit.message)}) and a root polish of "
+            f"{polish.nfev} evaluations ({_said(polish.message)}), the reweighted "
             f"control mean of {names[worst]!r} is still {imbalance[worst]:.2e} standard "
-            "deviations from the treated mean. The targets are (nearly) outside what the "
-            "controls can reach; drop or coarsen that moment, or use matching.")
+            f"deviations from the treated mean (tolerance {BALANCE_TOLERANCE:g}). {advice}")
     weights = np.where(treated, q, 0.0)
     weights[~treated] = w * (~treated).sum()
     return weights
+
+
+def _said(message: str) -> str:
+    """Return a solver's message on one line without its final full stop."""
+    return " ".join(str(message).split()).rstrip(".")
 
 
 def _check_ranges(controls: np.ndarray, target: np.ndarray, names: Sequence[str]) -> None:
