@@ -18,7 +18,7 @@ Sub-commands::
         [--seed S] --output FILE.csv [--balance FILE.csv]
     evaluation import-statfin --statfin FILE.csv --trials FILE.csv --out DIR
     evaluation report --data DIR --out DIR [--wave W] [--outcomes COL,COL] [--seed S]
-        [--threshold N]
+        [--threshold N] [--quiet]
 
 Errors the user can fix (bad options, bad data) end with a one-line message on stderr
 and exit status 2, never a traceback.
@@ -121,7 +121,7 @@ def _report(args: argparse.Namespace) -> int:
 
     path = build_report(args.data, args.out, wave=args.wave,
                         outcomes=_columns(args.outcomes) or None, seed=args.seed,
-                        threshold=args.threshold, timeout=args.timeout)
+                        threshold=args.threshold, timeout=args.timeout, quiet=args.quiet)
     print(f"wrote {path}")
     return 0
 
@@ -236,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="smallest count published from individual-level data (default 5)")
     rep.add_argument("--timeout", type=int, default=600,
                      help="seconds allowed per notebook cell (default 600)")
+    rep.add_argument("--quiet", action="store_true",
+                     help="no progress on stderr (notebook i of n, name, elapsed time)")
     rep.set_defaults(func=_report)
 
     imp = sub.add_parser("import-statfin",

@@ -92,7 +92,7 @@ def test_badly_scaled_covariate_stalls_newton_and_matching_refuses_it(selection)
         with pytest.raises(ConvergenceError,
                            match=r"stopped after 200 of at most 200 Newton iterations "
                                  r"\(statsmodels: Maximum Likelihood optimization failed to "
-                                 r"converge.*Rescale 'covariate column 1'"):
+                                 r"converge.*Rescale 'income'"):
             match(data, treatment="t", covariates=["income", "noise"])
     assert not convergence_records(caught)
     # rescaled, the same model converges silently

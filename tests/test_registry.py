@@ -136,7 +136,7 @@ def test_weights_reach_the_estimator_through_the_table(sim):
 @pytest.mark.parametrize("cls", ESTIMATOR_CLASSES, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("alpha", [7, 0, 1, -0.1, float("nan"), True, "0.05", None])
 def test_every_estimator_rejects_a_bad_alpha(cls, alpha):
-    with pytest.raises(InvalidOptionError, match="alpha=.* must be a number strictly between"):
+    with pytest.raises(InvalidOptionError, match=r"alpha=.* must be a number strictly between"):
         cls(alpha=alpha)
 
 
@@ -242,3 +242,20 @@ def test_compare_estimators_records_and_reissues_warnings(panel):
         unregister("warny")
     assert comparison.warnings == ["warny: DroppedObservationsWarning: toy dropped 3 units"]
     assert "toy dropped 3 units" in comparison.summary().as_html()
+
+
+def test_random_order_matching_is_reproducible_by_default_and_records_its_seed():
+    from evaluation.matching import match
+
+    rng = np.random.default_rng(4)
+    units = pd.DataFrame({"id": range(200), "t": (rng.random(200) < 0.3).astype(int),
+                          "x": rng.normal(size=200)})
+    first = match(units, unit="id", treatment="t", covariates=["x"], order="random")
+    second = match(units, unit="id", treatment="t", covariates=["x"], order="random")
+    assert first.info["seed"] == DEFAULT_RANDOM_SEED
+    pd.testing.assert_frame_equal(first.matches, second.matches)
+    other = match(units, unit="id", treatment="t", covariates=["x"], order="random", seed=9)
+    assert other.info["seed"] == 9
+    with pytest.raises(InvalidOptionError, match="seed=-1 must be a non-negative whole number"):
+        match(units, unit="id", treatment="t", covariates=["x"], order="random", seed=-1)
+    assert match(units, unit="id", treatment="t", covariates=["x"]).info["seed"] is None

@@ -272,12 +272,14 @@ def test_executed_notebooks_have_no_errors_or_stderr(builds):
 def test_html_is_self_contained_without_code_or_errors(built):
     _, html = built
     page = body(html)
-    assert "Traceback" not in page and not re.search(r"\b[A-Z]\w*(Error|Warning): ", page)
+    # warnings appear only in the boxes under the tables they affect, never as raw output
+    outside = re.sub(r'<div class="report-warnings".*?</div>', "", page, flags=re.S)
+    assert "Traceback" not in page and not re.search(r"\b[A-Z]\w*(Error|Warning): ", outside)
     assert 'data-mime-type="application/vnd.jupyter.stderr"' not in page
     assert not re.search(r'<script[^>]*src="http', html)
     assert not re.search(r'<link[^>]*href="http', html)
     # no code input: the setup and chapter code are hidden, outputs kept
-    for code in ("import matplotlib", "study.save_table", "analysis.overall_effects",
+    for code in ("import matplotlib", "notebook.show_table", "chapters.overall_effects",
                  "plt.show()", "# Parameters (overridden"):
         assert code not in html
     code_cells = re.findall(r'class="jp-Cell jp-CodeCell([^"]*)"', page)
@@ -763,7 +765,9 @@ def test_failing_notebook_is_reported_with_its_error(tmp_path):
         "raise RuntimeError('boom in chapter')")])
     path = tmp_path / "broken.ipynb"
     nbformat.write(failing, path)
-    with pytest.raises(ReportError, match=r"broken\.ipynb failed: RuntimeError: boom in chapter"):
+    with pytest.raises(ReportError, match=r"notebook broken\.ipynb failed in code cell 2 "
+                                          r"\(.raise RuntimeError\('boom in chapter'\).\): "
+                                          r"RuntimeError: boom in chapter"):
         execute_notebook(path, {"DATA_DIR": "x"}, timeout=60)
 
 
@@ -817,3 +821,34 @@ def test_disclose_rule_used_by_the_report():
     published = disclose(counts, threshold=THRESHOLD, margins=False)
     assert published.table.to_numpy().tolist() == [[10, 20], [SUPPRESSED, 20],
                                                     [0, SUPPRESSED]]
+
+
+# ------------------------------------------------------------- warnings in the report
+@pytest.fixture(scope="module")
+def attrition_build(tmp_path_factory):
+    """A report on the attrition scenario, where the balanced CS panels lose many persons."""
+    data = tmp_path_factory.mktemp("attrition_data")
+    write_synthetic_data(data, scenario="attrition", n_people=PEOPLE, seed=SEED)
+    out = tmp_path_factory.mktemp("attrition_report")
+    html = build_report(data, out, timeout=300, quiet=True)
+    return out, html.read_text(encoding="utf-8")
+
+
+def test_attrition_warnings_are_shown_next_to_their_table_and_in_the_manifest(
+        attrition_build):
+    out, html = attrition_build
+    manifest = json.loads((out / "manifest.json").read_text())
+    dropped = [w for w in manifest["warnings"] if w["context"] == "overall_effects"
+               and w["category"] == "DroppedObservationsWarning"]
+    persons = [w for w in dropped if "units not observed in all" in w["message"]]
+    assert persons, manifest["warnings"]
+    index = json.loads((out / "tables" / "index.json").read_text())
+    assert any("units not observed in all" in w for w in index["overall_effects"]["warnings"])
+    # in the HTML the warning box follows the overall-effects table, before the next heading
+    page = body(html)
+    start = page.index('id="Overall-effects"')
+    end = page.index('id="Event-studies"')
+    section = page[start:end]
+    assert 'class="report-warnings"' in section
+    assert escape(persons[0]["message"])[:80] in section
+    assert manifest["stderr"] == {}

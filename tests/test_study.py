@@ -368,9 +368,9 @@ def test_save_table_writes_csv_and_index(data_dir, tmp_path):
     index = json.loads((tables / "index.json").read_text())
     assert index == {
         "first": {"chapter": 3, "individual": True, "kind": "overall", "rows": 2,
-                  "commands": ["evaluation estimate --x 1"]},
+                  "commands": ["evaluation estimate --x 1"], "warnings": []},
         "second": {"chapter": 1, "individual": False, "kind": "estimates", "rows": 1,
-                   "commands": []}}
+                   "commands": [], "warnings": []}}
     study.save_table(first, "second", chapter=2, individual=True)  # overwrites its entry
     index = json.loads((tables / "index.json").read_text())
     assert index["second"]["rows"] == 2 and index["second"]["chapter"] == 2

@@ -394,10 +394,10 @@ class GroupTimeResult(EstimationResult):
             n_clusters = np.unique(self.cluster).size if self.cluster is not None else None
             fewer = (f" ({n_clusters} clusters for {pre.size} pre-treatment cells)"
                      if n_clusters is not None and n_clusters <= pre.size else "")
+            # recorded on the result (and shown wherever the test is shown), not warned:
+            # most fits never look at their pre-test
             reason = ("the clustered covariance of the pre-treatment ATT(g,t) is singular"
                       + fewer)
-            warnings.warn(f"pre-test not reported: {reason}.", EvaluationWarning,
-                          stacklevel=3)
             return PretrendTest.unavailable(name, reason)
         return PretrendTest.wald(name, att[pre], v_pre, decimals=5)  # rounded as R did
 

@@ -31,7 +31,7 @@ from evaluation.matching.optimal import optimal_matching
 from evaluation.matching.result import MatchResult
 from evaluation.matching.weighting import entropy_balance, ipw_att_weights
 from evaluation.messages import fmt
-from evaluation.options import check_option
+from evaluation.options import DEFAULT_RANDOM_SEED, check_option, check_seed
 
 Method = Literal["nearest", "optimal", "cem", "ebal", "ipw"]
 Discard = Literal["none", "both", "control", "treated"]
@@ -111,7 +111,8 @@ def match(
     weights
         Column of sampling weights (the propensity model and balance statistics use them).
     seed
-        Seed of ``order="random"``.
+        Seed of ``order="random"`` (default :data:`~evaluation.options.DEFAULT_RANDOM_SEED`,
+        so a random-order match is reproducible by default; recorded in ``info["seed"]``).
 
     Returns
     -------
@@ -141,6 +142,7 @@ def match(
     check_option("discard", discard, Discard)
     if order is not None:
         check_option("order", order, MatchOrder)
+    seed = DEFAULT_RANDOM_SEED if check_seed("seed", seed) is None else seed
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}.")
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
@@ -233,7 +235,8 @@ def match(
         "nearest", "optimal") else None, "replace": replace if method == "nearest" else None,
         "caliper": caliper, "exact": list(exact) if exact else None,
         "order": order if method == "nearest" else None, "mahalanobis": mahalanobis,
-        "discard": discard if discard != "none" else None}
+        "discard": discard if discard != "none" else None,
+        "seed": seed if order == "random" and method == "nearest" else None}
     return MatchResult(units, pairs, method, distance_name, balance_covs, base, data, info)
 
 
@@ -296,8 +299,8 @@ def _distance(data: pd.DataFrame, covariates: list[str], distance, method: str,
     if method in ("cem", "ebal"):
         return None, None, None
     if isinstance(distance, str) and distance in SCORE_DISTANCES:
-        design = build_covariates(data, covariates, drop_first=True).values
-        score = propensity_score(design, treated, distance, base)
+        design = build_covariates(data, covariates, drop_first=True)
+        score = propensity_score(design.values, treated, distance, base, names=design.names)
         label = distance
     elif isinstance(distance, str) and distance in COVARIATE_DISTANCES:
         if mahalanobis:

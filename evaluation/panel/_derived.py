@@ -14,14 +14,15 @@ import pandas as pd
 
 from evaluation.errors import (
     CohortOutOfRangeError,
+    DuplicateObservationError,
     InvalidOptionError,
     InvalidWeightError,
     NoComparisonUnitsError,
     TimeFormatError,
 )
-from evaluation.messages import N_EXAMPLES, fmt, fmt_arg, plural
+from evaluation.messages import N_EXAMPLES, fmt, fmt_arg, plural, verb
 from evaluation.options import check_option
-from evaluation.panel._time import to_ordinals
+from evaluation.panel._time import ordinal_label, to_ordinals
 
 if TYPE_CHECKING:
     from evaluation.panel.panel import ControlGroup, Panel
@@ -132,3 +133,21 @@ def grid_position(panel: Panel, label: Any) -> int:
             f"({fmt(panel.periods[0])}..{fmt(panel.periods[-1])}, step {panel.step})."
         )
     return position
+
+
+def duplicate_rows_error(panel: Panel, dup_keys: np.ndarray, n_rows: int,
+                         distinct: np.ndarray) -> DuplicateObservationError:
+    """Return the error naming a (unit, time) pair that occurs more than once."""
+    first = int(dup_keys[0])
+    unit_label = panel.units[first // distinct.size]
+    time_label = ordinal_label(
+        distinct[first % distinct.size], panel.time_kind, panel._period_dtype
+    )
+    return DuplicateObservationError(
+        f"Columns {panel.unit!r} and {panel.time!r} do not identify rows: "
+        f"{plural(dup_keys.size, '(unit, time) pair')} "
+        f"{verb(dup_keys.size, 'occurs', 'occur')} more than once ({n_rows:,} rows), e.g. "
+        f"unit {fmt(unit_label)} in period {fmt(time_label)}. Aggregate "
+        f"the rows, e.g. df.groupby([{panel.unit!r}, {panel.time!r}], as_index=False).mean(), "
+        f"or drop duplicates with df.drop_duplicates([{panel.unit!r}, {panel.time!r}])."
+    )

@@ -22,12 +22,11 @@ import numpy as np
 import pandas as pd
 
 from evaluation.errors import (
-    DuplicateObservationError,
     InvalidOptionError,
     MissingColumnError,
     PanelError,
 )
-from evaluation.messages import N_EXAMPLES, fmt, fmt_list, plural, verb
+from evaluation.messages import N_EXAMPLES, fmt, fmt_list
 from evaluation.options import check_option
 from evaluation.panel._arrays import as_float, factorize_sorted, is_nan_like, sort_by_key
 from evaluation.panel._columns import (
@@ -38,6 +37,7 @@ from evaluation.panel._columns import (
     rows_to_keep,
 )
 from evaluation.panel._derived import (
+    duplicate_rows_error,
     grid_label,
     grid_position,
     require_comparison_units,
@@ -48,7 +48,6 @@ from evaluation.panel._time import (
     NEVER,
     TimeGrid,
     check_cohort_kind,
-    ordinal_label,
     to_ordinals,
 )
 from evaluation.panel._units import (
@@ -367,20 +366,7 @@ class Panel:
         order, sorted_key, duplicates = sort_by_key(key, size)
         if duplicates is None:
             return order, sorted_key
-        dup_keys, n_rows = duplicates
-        first = int(dup_keys[0])
-        unit_label = self.units[first // distinct.size]
-        time_label = ordinal_label(
-            distinct[first % distinct.size], self.time_kind, self._period_dtype
-        )
-        raise DuplicateObservationError(
-            f"Columns {self.unit!r} and {self.time!r} do not identify rows: "
-            f"{plural(dup_keys.size, '(unit, time) pair')} "
-            f"{verb(dup_keys.size, 'occurs', 'occur')} more than once ({n_rows:,} rows), e.g. "
-            f"unit {fmt(unit_label)} in period {fmt(time_label)}. Aggregate "
-            f"the rows, e.g. df.groupby([{self.unit!r}, {self.time!r}], as_index=False).mean(), "
-            f"or drop duplicates with df.drop_duplicates([{self.unit!r}, {self.time!r}])."
-        )
+        raise duplicate_rows_error(self, *duplicates, distinct)
 
     def _unit_rows(self) -> UnitRows:
         """Return the sorted rows with their codes, for the unit-level checks."""

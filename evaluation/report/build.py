@@ -12,6 +12,7 @@ import platform
 import re
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -24,6 +25,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError
 from nbconvert import HTMLExporter
 
 from evaluation.errors import InvalidOptionError, ReportError
+from evaluation.report.warning_log import WARNINGS_FILE
 from evaluation.sources.files import sha256_file
 
 #: The report's notebooks in reading order: description sheet and summary, the six
@@ -95,7 +97,8 @@ def execute_notebook(path: Path, parameters: dict[str, Any], timeout: int = 600
         client.execute()
     except (CellExecutionError, CellTimeoutError) as exc:
         lines = _ANSI.sub("", str(exc)).strip().splitlines()
-        raise ReportError(f"notebook {path.name} failed: {lines[-1] if lines else exc}") from exc
+        raise ReportError(f"notebook {path.name} failed in {_failed_cell(notebook)}: "
+                          f"{lines[-1] if lines else exc}") from exc
     except (RuntimeError, OSError) as exc:  # the kernel did not start or died
         raise ReportError(f"could not run notebook {path.name}: the Jupyter kernel failed "
                           f"({exc}); check that ipykernel is installed in this environment."
@@ -103,6 +106,25 @@ def execute_notebook(path: Path, parameters: dict[str, Any], timeout: int = 600
     seconds = time.perf_counter() - started
     _check_outputs(path.name, notebook)
     return ExecutedChapter(path.name, notebook, seconds)
+
+
+def _failed_cell(notebook: nbformat.NotebookNode) -> str:
+    """Name the cell that raised: its number among the code cells and its first line."""
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"
+            and "injected-parameters" not in cell.get("metadata", {}).get("tags", [])]
+    for number, cell in enumerate(code, start=1):
+        if any(output.get("output_type") == "error" for output in cell.get("outputs", [])):
+            first = next((line for line in cell.source.splitlines() if line.strip()), "")
+            return f"code cell {number} ({first.strip()[:60]!r})"
+    return "a cell that timed out or stopped the kernel"
+
+
+def _stderr_text(notebook: nbformat.NotebookNode) -> list[str]:
+    """Text a notebook printed on stderr (anything not routed into the warning log)."""
+    return [output.get("text", "").strip() for cell in notebook.cells
+            for output in cell.get("outputs", [])
+            if output.get("output_type") == "stream" and output.get("name") == "stderr"
+            and output.get("text", "").strip()]
 
 
 def _check_outputs(name: str, notebook: nbformat.NotebookNode) -> None:
@@ -207,7 +229,7 @@ def report_parameters(data_dir: Path, out_dir: Path, data_manifest: dict[str, An
 def build_report(data_dir: str | Path, out_dir: str | Path, *, wave: int | None = None,
                  outcomes: list[str] | None = None, seed: int | None = None,
                  threshold: int = 5, notebooks_dir: str | Path | None = None,
-                 timeout: int = 600) -> Path:
+                 timeout: int = 600, quiet: bool = False) -> Path:
     """Execute every notebook on the data in ``data_dir``; write the report and a manifest.
 
     Parameters
@@ -225,6 +247,8 @@ def build_report(data_dir: str | Path, out_dir: str | Path, *, wave: int | None 
         Directory of the notebooks (default: the repository's ``notebooks/``).
     timeout
         Seconds allowed per cell.
+    quiet
+        Do not show progress on stderr (notebook i of n, its name, elapsed time).
 
     Returns
     -------
@@ -244,14 +268,18 @@ def build_report(data_dir: str | Path, out_dir: str | Path, *, wave: int | None 
     parameters = report_parameters(data_dir, out_dir, data_manifest, wave=wave,
                                    outcomes=outcomes, seed=seed, threshold=threshold)
     out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(out_dir / "tables", ignore_errors=True)  # no stale tables
+    shutil.rmtree(out_dir / "tables", ignore_errors=True)  # no stale tables or warnings
+    (out_dir / WARNINGS_FILE).unlink(missing_ok=True)
     executed_dir = out_dir / "notebooks"
     executed_dir.mkdir(exist_ok=True)
     order = [n for n in REPORT_ORDER if n not in RUN_LAST] + list(RUN_LAST)
     executed = {}
-    for name in order:
-        executed[name] = execute_notebook(notebooks / name, parameters, timeout)
-        nbformat.write(executed[name].notebook, executed_dir / name)
+    with _Progress(order, quiet) as progress:
+        for name in order:
+            progress.start(name)
+            executed[name] = execute_notebook(notebooks / name, parameters, timeout)
+            nbformat.write(executed[name].notebook, executed_dir / name)
+            progress.done(name, executed[name].seconds)
     chapters = [executed[name] for name in REPORT_ORDER]
     title = "Municipal employment trials: impact evaluation"
     html_path = out_dir / REPORT_FILE
@@ -288,6 +316,8 @@ def report_manifest(data_dir: Path, out_dir: Path, data_manifest: dict[str, Any]
         "seeds": {"data": data_manifest.get("seed"), "report": parameters["SEED"]},
         "parameters": parameters,
         "notebooks": [{"notebook": c.name, "seconds": round(c.seconds, 2)} for c in chapters],
+        "warnings": _read_warnings(out_dir),
+        "stderr": {c.name: text for c in chapters if (text := _stderr_text(c.notebook))},
         "packages": package_versions(),
         "git_commit": commit,
         "tables": {name: {**entry, "file": f"tables/{name}.csv"}
@@ -300,3 +330,39 @@ def report_manifest(data_dir: Path, out_dir: Path, data_manifest: dict[str, Any]
                          "data path by DATA_DIR if the data moved).",
         },
     }
+
+
+def _read_warnings(out_dir: Path) -> list[dict[str, Any]]:
+    """Every warning the chapters recorded (``warnings.json``), by table or figure."""
+    path = out_dir / WARNINGS_FILE
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+class _Progress:
+    """Progress of the build on stderr: a tqdm bar over the notebooks plus one line each."""
+
+    def __init__(self, names: list[str], quiet: bool) -> None:
+        self.names, self.quiet = names, quiet
+        self.started = time.perf_counter()
+
+    def __enter__(self) -> _Progress:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=len(self.names), desc="report", unit="notebook",
+                        disable=self.quiet, file=sys.stderr, leave=False)
+        return self
+
+    def start(self, name: str) -> None:
+        """Announce the notebook about to run."""
+        self.bar.set_postfix_str(name)
+
+    def done(self, name: str, seconds: float) -> None:
+        """Report a finished notebook with the elapsed time."""
+        self.bar.update()
+        if not self.quiet:
+            self.bar.write(f"evaluation report: notebook {self.bar.n} of {len(self.names)} "
+                           f"{name} done in {seconds:.0f} s (elapsed "
+                           f"{time.perf_counter() - self.started:.0f} s)", file=sys.stderr)
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()

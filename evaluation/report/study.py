@@ -20,6 +20,7 @@ import pandas as pd
 from evaluation.errors import ReportError
 from evaluation.estimators.registry import estimate_table
 from evaluation.panel import Panel
+from evaluation.report.warning_log import WARNINGS_FILE, WarningLog, warning_lines
 from evaluation.sources.files import load_estimation_data
 from evaluation.sources.trials import PANEL_START, WAVES, Wave, month_index, wave
 from evaluation.synthetic.scenario import DEFAULT_SEED
@@ -156,6 +157,12 @@ class Study:
         Seed of the random steps (the bootstrap draws of the uniform bands).
     out_dir
         Where chapters save their tables (``tables/``); None keeps them in memory.
+
+    Attributes
+    ----------
+    warnings
+        The :class:`~evaluation.report.warning_log.WarningLog` of this study: warnings
+        issued while its numbers are computed, attached to the next saved table.
     """
 
     data_dir: Path
@@ -164,11 +171,13 @@ class Study:
     threshold: int = 5
     seed: int = DEFAULT_SEED
     out_dir: Path | None = None
+    warnings: WarningLog = field(default_factory=WarningLog, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
         if self.out_dir is not None:
             object.__setattr__(self, "out_dir", Path(self.out_dir))
+            self.warnings.path = self.out_dir / WARNINGS_FILE
         object.__setattr__(self, "outcomes", tuple(self.outcomes))
         wave(self.wave)  # raises for an unknown wave
         check_data_dir(self.data_dir)
@@ -317,9 +326,11 @@ class Study:
 
         ``individual`` marks tables computed from individual-level data (their counts must
         have passed :func:`evaluation.report.disclosure.disclose`); ``spec`` lists the commands
-        that reproduce the rows. The index ``tables/index.json`` feeds the appendix, the
-        manifest and the tests.
+        that reproduce the rows. The warnings issued since the previous table are attached to
+        this one (``warnings`` in the index). The index ``tables/index.json`` feeds the
+        appendix, the manifest and the tests.
         """
+        records = self.warnings.flush(name)
         if self.out_dir is None:
             return
         directory = self.out_dir / "tables"
@@ -328,5 +339,27 @@ class Study:
         index_path = directory / "index.json"
         index = json.loads(index_path.read_text()) if index_path.is_file() else {}
         index[name] = {"chapter": chapter, "individual": individual, "kind": kind,
-                       "rows": len(table), "commands": spec or []}
+                       "rows": len(table), "commands": spec or [],
+                       "warnings": warning_lines(records)}
         index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+
+    def saved_index(self) -> dict[str, Any]:
+        """Return ``tables/index.json``: every saved table with its chapter and warnings."""
+        path = self._tables_dir() / "index.json"
+        if not path.is_file():
+            raise ReportError(f"{path} does not exist; run the chapter notebooks first.")
+        return json.loads(path.read_text())
+
+    def saved_table(self, name: str) -> pd.DataFrame:
+        """Return a table a chapter saved (``tables/<name>.csv``)."""
+        path = self._tables_dir() / f"{name}.csv"
+        if not path.is_file():
+            raise ReportError(f"table {name!r} was not saved ({path} does not exist); run "
+                              "the chapter that computes it first.")
+        return pd.read_csv(path)
+
+    def _tables_dir(self) -> Path:
+        if self.out_dir is None:
+            raise ReportError("this study has no out_dir, so it saves no tables; pass "
+                              "out_dir= to read saved tables.")
+        return self.out_dir / "tables"

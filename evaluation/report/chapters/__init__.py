@@ -19,9 +19,18 @@ from evaluation.report.chapters.comparison_groups import (
     match_municipalities,
     match_people,
     municipal_covariates,
+    municipal_paths,
     person_covariates,
+    pre_period_fit,
 )
-from evaluation.report.chapters.data import monthly_shares, state_distribution, target_group_counts
+from evaluation.report.chapters.data import (
+    has_costs,
+    monthly_shares,
+    municipal_cost_share,
+    state_distribution,
+    subsidy_costs,
+    target_group_counts,
+)
 from evaluation.report.chapters.effects import (
     EVENT_ESTIMATORS,
     OVERALL_ESTIMATORS,
@@ -37,15 +46,47 @@ from evaluation.report.chapters.heterogeneity import (
     subgroup_effects,
     wave_effects,
 )
-from evaluation.report.chapters.robustness import PERSON_CONTROLS, placebo_effect, robustness_table
+from evaluation.report.chapters.robustness import (
+    PERSON_CONTROLS,
+    matched_panel,
+    placebo_effect,
+    robustness_table,
+)
 from evaluation.report.chapters.services_costs import cost_split, service_effects
 
 __all__ = [
-    "EFFECT_COLUMNS", "EVENT_ESTIMATORS", "MUNICIPAL_COVARIATES", "OVERALL_ESTIMATORS",
-    "PERSON_CONTROLS", "PERSON_COVARIATES", "SUBGROUPS", "area_effects",
-    "balance_without_means", "cost_split", "disclosed_sample_sizes", "event_study",
-    "match_municipalities", "match_people", "monthly_shares", "municipal_covariates",
-    "overall_effects", "overall_specs", "person_covariates", "person_groups",
-    "placebo_effect", "pretrend_tests", "robustness_table", "service_effects",
-    "state_distribution", "subgroup_effects", "target_group_counts", "wave_effects",
+    "EFFECT_COLUMNS",
+    "EVENT_ESTIMATORS",
+    "MUNICIPAL_COVARIATES",
+    "OVERALL_ESTIMATORS",
+    "PERSON_CONTROLS",
+    "PERSON_COVARIATES",
+    "SUBGROUPS",
+    "area_effects",
+    "balance_without_means",
+    "cost_split",
+    "disclosed_sample_sizes",
+    "event_study",
+    "has_costs",
+    "match_municipalities",
+    "match_people",
+    "matched_panel",
+    "monthly_shares",
+    "municipal_cost_share",
+    "municipal_covariates",
+    "municipal_paths",
+    "overall_effects",
+    "overall_specs",
+    "person_covariates",
+    "person_groups",
+    "placebo_effect",
+    "pre_period_fit",
+    "pretrend_tests",
+    "robustness_table",
+    "service_effects",
+    "state_distribution",
+    "subgroup_effects",
+    "subsidy_costs",
+    "target_group_counts",
+    "wave_effects",
 ]

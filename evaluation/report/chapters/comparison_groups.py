@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 
 from evaluation.matching import MatchResult, match
-from evaluation.report.chapters.common import _quiet
 from evaluation.report.disclosure import DisclosedTable, disclose
 from evaluation.report.study import (
+    MUNICIPAL_OUTCOME,
     Study,
 )
 
@@ -41,7 +41,7 @@ def person_covariates(study: Study, months: int = 24) -> pd.DataFrame:
 def match_people(study: Study, caliper: float = 0.2) -> MatchResult:
     """Nearest-neighbour match (with replacement, logit score, caliper) of target persons."""
     frame = person_covariates(study)
-    return _quiet(match, frame, unit="person", treatment="treated",
+    return match(frame, unit="person", treatment="treated",
                   covariates=list(PERSON_COVARIATES), method="nearest", distance="logit",
                   replace=True, caliper=caliper, exact=["under30", "immigrant"])
 
@@ -72,7 +72,7 @@ def municipal_covariates(study: Study, months: int = 24) -> pd.DataFrame:
 def match_municipalities(study: Study) -> MatchResult:
     """Entropy-balanced comparison municipalities (means of the pre-trial statistics)."""
     frame = municipal_covariates(study)
-    return _quiet(match, frame, unit="municipality", treatment="treated",
+    return match(frame, unit="municipality", treatment="treated",
                   covariates=list(MUNICIPAL_COVARIATES), method="ebal")
 
 
@@ -94,3 +94,48 @@ def disclosed_sample_sizes(result: MatchResult, threshold: int) -> DisclosedTabl
     sizes = result.sample_sizes()
     parts = sizes.loc[["Matched", "Unmatched", "Discarded"], ["control", "treated"]]
     return disclose(parts.round().astype(int), threshold=threshold, total_label="All")
+
+
+def municipal_paths(study: Study, matched: MatchResult) -> pd.DataFrame:
+    """Mean unemployment rate by month: trial, all other and reweighted comparison municipalities.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by month index ``t`` over the analysis window, with the columns
+        ``trial municipalities``, ``all other municipalities`` and ``entropy-balanced
+        comparison`` (unweighted means across municipalities; the last weighted by the
+        match weights).
+    """
+    first, last = study.window
+    rows = study.municipal[study.municipal["t"].between(first, last)]
+    treated = rows[study.cohort].gt(0).to_numpy()
+    weight = rows["municipality"].map(matched.unit_weights()).fillna(0.0).to_numpy()
+
+    def mean_path(mask: np.ndarray, w: np.ndarray) -> pd.Series:
+        frame = rows[mask].assign(w=w[mask], wy=w[mask] * rows.loc[mask, MUNICIPAL_OUTCOME])
+        grouped = frame.groupby("t")
+        return grouped["wy"].sum() / grouped["w"].sum()
+
+    ones = np.ones(len(rows))
+    return pd.DataFrame({"trial municipalities": mean_path(treated, ones),
+                         "all other municipalities": mean_path(~treated, ones),
+                         "entropy-balanced comparison": mean_path(~treated, weight)})
+
+
+def pre_period_fit(paths: pd.DataFrame, start: int) -> pd.DataFrame:
+    r"""How closely each comparison tracks the trial municipalities before the trial.
+
+    Notes
+    -----
+    For the gap :math:`d_t = \bar y^{trial}_t - \bar y^{comp}_t` over the pre-trial months
+    :math:`t < start`: RMSE :math:`\sqrt{\overline{d_t^2}}` and mean gap
+    :math:`\overline{d_t}` (percentage points).
+    """
+    pre = paths[paths.index < start]
+    trial = pre["trial municipalities"]
+    gaps = {name: trial - pre[name] for name in pre.columns if name != "trial municipalities"}
+    return pd.DataFrame({"comparison": list(gaps),
+                         "pre-period RMSE, pp": [float(np.sqrt((g ** 2).mean()))
+                                                 for g in gaps.values()],
+                         "pre-period mean gap, pp": [float(g.mean()) for g in gaps.values()]})

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.report.disclosure import DisclosedTable, disclose
+from evaluation.report.indicators import wave_groups
 from evaluation.report.study import (
     Study,
 )
@@ -70,3 +71,45 @@ def monthly_shares(study: Study, outcome: str, weights: pd.Series | None = None
     share = 100 * sums["wy"] / sums["w"]
     share[hidden.loc[counts.index, ["yes", "no"]].any(axis=1).to_numpy()] = np.nan
     return share.rename("share").reset_index()
+
+
+#: Subsidy-cost columns of the municipal panel (EUR per month).
+COST_COLUMNS = ("lms_cost_state", "lms_cost_municipal", "lms_cost_total")
+
+
+def has_costs(study: Study) -> bool:
+    """Whether the municipal panel carries the labour-market-subsidy costs."""
+    return set(COST_COLUMNS) <= set(study.municipal.columns)
+
+
+def subsidy_costs(study: Study) -> pd.DataFrame:
+    """Monthly subsidy costs (EUR million) paid by the state and by the municipalities.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``group, month, lms_cost_state, lms_cost_municipal`` with ``group`` the wave's trial
+        or comparison municipalities (:func:`~evaluation.report.indicators.wave_groups`).
+    """
+    municipal = study.municipal
+    group = wave_groups(municipal, study.wave).to_numpy()
+    costs = (municipal.assign(group=group)
+             .groupby(["group", "month"])[["lms_cost_state", "lms_cost_municipal"]].sum() / 1e6)
+    return costs.reset_index()
+
+
+def municipal_cost_share(study: Study, first_year: int = 2018) -> pd.DataFrame:
+    r"""Yearly municipal share (%) of the subsidy costs, trial vs comparison municipalities.
+
+    Notes
+    -----
+    :math:`100 \sum_{i,m} c^{mun}_{im} / \sum_{i,m} c^{total}_{im}` over the municipalities
+    :math:`i` of a group and the months :math:`m` of a year.
+    """
+    municipal = study.municipal
+    group = wave_groups(municipal, study.wave).to_numpy()
+    yearly = (municipal.assign(group=group)
+              .groupby(["year", "group"])[["lms_cost_municipal", "lms_cost_total"]].sum())
+    share = (100 * yearly["lms_cost_municipal"] / yearly["lms_cost_total"]).unstack("group")
+    share.columns = [f"municipal share, % ({c})" for c in share.columns]
+    return share.loc[first_year:].round(1)

@@ -10,7 +10,7 @@ import pandas as pd
 from evaluation.estimators.callaway_santanna import CallawaySantAnna
 from evaluation.estimators.compare import EstimatorComparison, compare_estimators
 from evaluation.estimators.imputation import ImputationDiD
-from evaluation.report.chapters.common import EFFECT_COLUMNS, _overall_row, _quiet
+from evaluation.report.chapters.common import EFFECT_COLUMNS, overall_row
 from evaluation.report.study import (
     MUNICIPAL_FILE,
     MUNICIPAL_OUTCOME,
@@ -49,7 +49,7 @@ def overall_effects(study: Study, estimators: Sequence[str] = OVERALL_ESTIMATORS
     """
     rows = []
     for spec in overall_specs(study, estimators):
-        row = _overall_row(_quiet(spec.run, study.data_dir))
+        row = overall_row(spec.run(study.data_dir))
         level = "municipalities" if spec.file == MUNICIPAL_FILE else "jobseekers"
         truth = study.true_overall(level, spec.outcome)
         rows.append({"level": level, "outcome": spec.outcome,
@@ -64,7 +64,7 @@ def event_study(study: Study, outcome: str, level: str = "jobseekers",
                 estimators: Sequence[str] = EVENT_ESTIMATORS, min_e: int = -24,
                 max_e: int = 45) -> EstimatorComparison:
     """Event-time effects of several estimators on the same panel."""
-    return _quiet(compare_estimators, study.panel(level, outcome), estimators, min_e=min_e,
+    return compare_estimators(study.panel(level, outcome), estimators, min_e=min_e,
                   max_e=max_e)
 
 
@@ -79,8 +79,8 @@ def pretrend_tests(study: Study, outcomes: Sequence[str] | None = None) -> pd.Da
         ("jobseekers", o) for o in (outcomes or study.outcomes)]
     for level, outcome in targets:
         panel = study.panel(level, outcome)
-        cs = _quiet(CallawaySantAnna().fit, panel).pretest
-        bjs = _quiet(ImputationDiD(pretrend_leads=12).fit, panel).pretest
+        cs = CallawaySantAnna().fit(panel).pretest
+        bjs = ImputationDiD(pretrend_leads=12).fit(panel).pretest
         rows.append({"level": level, "outcome": outcome, "cs_wald_test": cs.as_text(),
                      "cs_p_value": cs.p_value, "bjs_leads_test": bjs.as_text(),
                      "bjs_p_value": bjs.p_value})

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.estimators.callaway_santanna import CallawaySantAnna
-from evaluation.report.chapters.common import EFFECT_COLUMNS, _overall_row, _quiet
+from evaluation.report.chapters.common import EFFECT_COLUMNS, overall_row
 from evaluation.report.chapters.data import target_group_counts
 from evaluation.report.disclosure import SUPPRESSED, disclose
 from evaluation.report.study import (
@@ -33,8 +33,8 @@ def person_groups(study: Study) -> pd.DataFrame:
 def _subset_effect(study: Study, outcome: str, persons: pd.Index, label: str,
                    truth_population: str | None) -> dict:
     rows = study.jobseekers["person"].isin(persons)
-    result = _quiet(CallawaySantAnna().fit, study.jobseeker_panel(outcome, rows))
-    overall = _overall_row(result.aggregate("simple").to_frame())
+    result = CallawaySantAnna().fit(study.jobseeker_panel(outcome, rows))
+    overall = overall_row(result.aggregate("simple").to_frame())
     sample = study.jobseekers.loc[rows].drop_duplicates("person")
     truth = (study.true_overall("jobseekers", outcome, truth_population)
              if truth_population else None)
@@ -128,7 +128,7 @@ def wave_effects(study: Study, outcome: str = MUNICIPAL_OUTCOME) -> pd.DataFrame
     rows = []
     for number in (1, 2, 3):
         spec = study.municipal_spec(outcome, wave_number=number)
-        row = _overall_row(_quiet(spec.run, study.data_dir))
+        row = overall_row(spec.run(study.data_dir))
         truth = study.true_overall("municipalities", outcome, wave_number=number)
         n = study.municipal.groupby("municipality")[f"cohort_w{number}"].first().gt(0).sum()
         rows.append({"wave": number, "municipalities": int(n),

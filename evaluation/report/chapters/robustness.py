@@ -7,7 +7,8 @@ import pandas as pd
 
 from evaluation.estimators.callaway_santanna import CallawaySantAnna
 from evaluation.matching import MatchResult
-from evaluation.report.chapters.common import EFFECT_COLUMNS, _overall_row, _quiet
+from evaluation.panel import Panel
+from evaluation.report.chapters.common import EFFECT_COLUMNS, overall_row
 from evaluation.report.study import (
     Study,
 )
@@ -41,14 +42,12 @@ def robustness_table(study: Study, outcome: str, matched: MatchResult | None = N
     }
     rows = []
     for label, spec in variants.items():
-        row = _overall_row(_quiet(spec.run, study.data_dir))
+        row = overall_row(spec.run(study.data_dir))
         rows.append({"design": label, **{c: float(row[c]) for c in EFFECT_COLUMNS},
                      "command": spec.command(study.data_dir)})
     if matched is not None:
-        panel = matched.apply(study.jobseeker_panel(
-            outcome, study.jobseekers["person"].isin(matched.units.index)))
-        row = _overall_row(_quiet(CallawaySantAnna().fit, panel).aggregate("simple")
-                           .to_frame())
+        row = overall_row(CallawaySantAnna().fit(matched_panel(study, outcome, matched))
+                          .aggregate("simple").to_frame())
         rows.append({"design": "CS on the matched comparison (weights)",
                      **{c: float(row[c]) for c in EFFECT_COLUMNS}, "command": ""})
     rows.append({"design": f"placebo: trial start {placebo_months} months earlier",
@@ -58,14 +57,21 @@ def robustness_table(study: Study, outcome: str, matched: MatchResult | None = N
     return table
 
 
+def matched_panel(study: Study, outcome: str, matched: MatchResult) -> Panel:
+    """Return the target-group panel of exactly the matched persons, with their weights.
+
+    Persons are selected by id through :meth:`MatchResult.apply` (every person with a
+    positive matching weight, weighted by it), never by position in the match table.
+    """
+    return matched.apply(study.jobseeker_panel(outcome))
+
+
 def placebo_effect(study: Study, outcome: str, months: int = 12) -> dict:
     """CS effect of a fake trial start ``months`` before the real one, pre-trial data only."""
     data = study.jobseekers
     fake = data[data["t"] < study.start].copy()
     fake["cohort"] = np.where(fake["cohort"] > 0, study.start - months, 0)
-    from evaluation.panel import Panel
-
     panel = Panel(fake, unit="person", time="t", outcome=outcome, cohort="cohort",
                   never_treated=0, cluster="municipality")
-    row = _overall_row(_quiet(CallawaySantAnna().fit, panel).aggregate("simple").to_frame())
+    row = overall_row(CallawaySantAnna().fit(panel).aggregate("simple").to_frame())
     return {c: float(row[c]) for c in EFFECT_COLUMNS}

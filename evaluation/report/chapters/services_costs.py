@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.estimators.callaway_santanna import CallawaySantAnna
-from evaluation.report.chapters.common import EFFECT_COLUMNS, _overall_row, _quiet
+from evaluation.report.chapters.common import EFFECT_COLUMNS, overall_row
 from evaluation.report.study import (
     SERVICE_OUTCOMES,
     Study,
@@ -28,11 +28,11 @@ def service_effects(study: Study, outcomes: Sequence[str] = SERVICE_OUTCOMES,
     rows = []
     for outcome in outcomes:
         spec = study.jobseeker_spec(outcome)
-        fit = _quiet(CallawaySantAnna().fit, study.jobseeker_panel(outcome))
+        fit = CallawaySantAnna().fit(study.jobseeker_panel(outcome))
         periods = {"all trial months": (np.inf, spec.command(study.data_dir)),
                    f"first {first_months} months": (first_months - 1, "")}
         for period, (max_e, command) in periods.items():
-            row = _overall_row(fit.aggregate("simple", max_e=max_e).to_frame())
+            row = overall_row(fit.aggregate("simple", max_e=max_e).to_frame())
             truth = study.true_event_mean("jobseekers", outcome, max_e)
             rows.append({"outcome": outcome, "period": period,
                          **{c: float(row[c]) for c in EFFECT_COLUMNS},

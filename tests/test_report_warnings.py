@@ -1,0 +1,124 @@
+"""Nothing is swallowed: warnings reach the table they affect; the matched row is the match."""
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation.errors import DroppedObservationsWarning, EvaluationWarning
+from evaluation.estimators import CallawaySantAnna
+from evaluation.report import chapters, notebook
+from evaluation.report.build import _Progress
+from evaluation.report.study import Study
+from evaluation.report.warning_log import WARNINGS_FILE, WarningLog, warning_lines
+from evaluation.simulate import write_synthetic_data
+
+
+@pytest.fixture(scope="module")
+def attrition_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("attrition")
+    write_synthetic_data(out, scenario="attrition", n_people=1200, seed=3)
+    return out.resolve()
+
+
+@pytest.fixture(scope="module")
+def default_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("default")
+    write_synthetic_data(out, n_people=1500, seed=7)
+    return out.resolve()
+
+
+def test_warning_log_counts_flushes_and_writes(tmp_path):
+    log = WarningLog(tmp_path / WARNINGS_FILE)
+    with log.capture():
+        for _ in range(3):
+            warnings.warn("dropped 5 of 9 units", DroppedObservationsWarning, stacklevel=1)
+        warnings.warn("something   else\n  entirely", EvaluationWarning, stacklevel=1)
+    records = log.flush("overall_effects")
+    assert records == [
+        {"context": "overall_effects", "category": "DroppedObservationsWarning",
+         "message": "dropped 5 of 9 units", "count": 3},
+        {"context": "overall_effects", "category": "EvaluationWarning",
+         "message": "something else entirely", "count": 1}]
+    assert warning_lines(records) == ["DroppedObservationsWarning: dropped 5 of 9 units "
+                                      "(3 times)", "EvaluationWarning: something else entirely"]
+    assert log.flush("next table") == [] and not log.pending
+    log.record("late", UserWarning)
+    log.flush("figure")
+    written = json.loads((tmp_path / WARNINGS_FILE).read_text())
+    assert [r["context"] for r in written] == ["overall_effects", "overall_effects", "figure"]
+
+
+def test_attrition_warnings_are_attached_to_the_overall_table(attrition_dir, tmp_path):
+    study = Study(attrition_dir, out_dir=tmp_path)
+    with study.warnings.capture():
+        overall = chapters.overall_effects(study, estimators=("cs",))
+    study.save_table(overall, "overall_effects", chapter=3, individual=False)
+    entry = study.saved_index()["overall_effects"]
+    # the message says how many target persons the balanced CS panel lost
+    persons = study.jobseekers["person"].nunique()
+    dropped = [w for w in entry["warnings"] if w.startswith("DroppedObservationsWarning")
+               and f"of {persons} units not observed in all" in w]
+    assert len(dropped) == 1, entry["warnings"]
+    share = int(dropped[0].split("dropped ")[1].split(" of")[0]) / persons
+    assert share > 0.3  # attrition drops a large part of the target group
+    on_file = json.loads((tmp_path / WARNINGS_FILE).read_text())
+    assert {r["context"] for r in on_file} == {"overall_effects"}
+
+
+def test_show_table_saves_and_returns_the_warnings_of_its_table(attrition_dir, tmp_path,
+                                                                capsys):
+    study = Study(attrition_dir, out_dir=tmp_path)
+    with study.warnings.capture():
+        warnings.warn("a problem with this table", EvaluationWarning, stacklevel=1)
+    table = pd.DataFrame({"term": ["x"], "estimate": [1.0], "true_att": [np.nan],
+                          "command": ["evaluation estimate --x"]})
+    notebook.show_table(study, table, "t", chapter=3, individual=False)
+    entry = study.saved_index()["t"]
+    assert entry["warnings"] == ["EvaluationWarning: a problem with this table"]
+    assert entry["commands"] == ["evaluation estimate --x"]
+    html = notebook.warnings_html(entry["warnings"])
+    assert "Warnings while computing the numbers above" in html
+    assert "a problem with this table" in html
+    assert notebook.warnings_html([]) == ""
+    shown = capsys.readouterr().out
+    assert "command" not in shown and "true_att" not in shown  # hidden when not numbers
+
+
+def test_matched_row_uses_exactly_the_matched_persons_and_weights(default_dir):
+    study = Study(default_dir)
+    matched = chapters.match_people(study)
+    weights = matched.unit_weights()
+    kept = weights[weights > 0]
+    panel = chapters.matched_panel(study, "employed", matched)
+    assert panel.n_units == len(kept)
+    persons = panel.data.drop_duplicates("person").set_index("person")
+    assert set(persons.index) == set(kept.index)
+    np.testing.assert_array_equal(persons[panel.weights].sort_index(), kept.sort_index())
+    # the robustness row is CS on that panel, rebuilt here from the person ids by hand
+    data = study.jobseekers[study.jobseekers["person"].isin(kept.index)]
+    data = data.assign(w=data["person"].map(kept))
+    from evaluation import Panel
+
+    by_hand = Panel(data, unit="person", time="t", outcome="employed", cohort="cohort",
+                    never_treated=0, cluster="municipality", weights="w")
+    expected = CallawaySantAnna().fit(by_hand).aggregate("simple").overall["estimate"].iloc[0]
+    table = chapters.robustness_table(study, "employed", matched)
+    row = table[table["design"] == "CS on the matched comparison (weights)"].iloc[0]
+    assert row["estimate"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_progress_names_each_notebook_with_elapsed_time(capsys):
+    with _Progress(["a.ipynb", "b.ipynb"], quiet=False) as progress:
+        progress.start("a.ipynb")
+        progress.done("a.ipynb", 1.2)
+        progress.start("b.ipynb")
+        progress.done("b.ipynb", 3.4)
+    err = capsys.readouterr().err
+    assert "evaluation report: notebook 1 of 2 a.ipynb done in 1 s" in err
+    assert "evaluation report: notebook 2 of 2 b.ipynb done in 3 s" in err
+    with _Progress(["a.ipynb"], quiet=True) as progress:
+        progress.done("a.ipynb", 1.0)
+    assert capsys.readouterr().err == ""
