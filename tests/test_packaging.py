@@ -3,10 +3,12 @@
 The wheel must carry the report notebooks as package data: an installed (not editable)
 package has no repository around it. The fresh virtual environment gets the wheel only; its
 dependencies come from the test environment's site-packages through a ``.pth`` file (they
-are the dependencies the wheel declares, already installed; nothing is downloaded).
+are the dependencies the wheel declares, already installed; nothing is downloaded), and their
+data files (nbconvert's HTML templates) through ``JUPYTER_PATH``.
 """
 
 import json
+import os
 import subprocess
 import sys
 import sysconfig
@@ -67,10 +69,11 @@ def test_installed_wheel_runs_the_report(wheel, tmp_path):
     where = _run([python, "-c", "import evaluation; print(evaluation.__file__)"], tmp_path)
     assert where.stdout.strip().startswith(str(site))  # the wheel, not the source tree
     data = tmp_path / "data"
-    write_synthetic_data(data, n_people=400, seed=2)
+    write_synthetic_data(data, n_people=1500, seed=7)
     out = tmp_path / "report"
+    env = {**os.environ, "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter")}
     _run([python, "-m", "evaluation", "report", "--data", data, "--out", out, "--outcomes",
-          "employed", "--quiet"], tmp_path)
+          "employed", "--quiet"], tmp_path, env=env)
     assert (out / "teas_report.html").stat().st_size > 100_000
     manifest = json.loads((out / "manifest.json").read_text())
     assert [n["notebook"] for n in manifest["notebooks"]] == list(REPORT_ORDER)
