@@ -7,7 +7,11 @@ Public entry points:
   — synthetic panels with their true effects (:mod:`evaluation.simulate`);
 * :func:`match` and :class:`MatchResult` — matched comparison groups and balance
   (:mod:`evaluation.matching`);
-* :mod:`evaluation.report.indicators` and :mod:`evaluation.report.build` — the report chapters.
+* :mod:`evaluation.estimators` — the estimators, their registry and results;
+* :mod:`evaluation.report` — the report: study design, chapter tables, notebooks, build.
+
+Layers point down only: ``cli`` -> ``report`` -> ``estimators`` / ``matching`` -> ``panel``
+-> ``errors``; ``sources`` and ``synthetic`` produce the data the panel reads.
 """
 
 from __future__ import annotations

@@ -263,8 +263,8 @@ def simulate_jobseekers(
     months = js.window(w, n_months)
     without, with_trial, target = js.simulate_chains(design, scenario, w, people, months, rng,
                                                      js.target_rule(w.number))
-    costs = (js.lms_costs(without, people.era_member, months),
-             js.lms_costs(with_trial, people.era_member, months))
+    costs = (js.person_lms_costs(without, people.era_member, months),
+             js.person_lms_costs(with_trial, people.era_member, months))
     t = np.array([month_index(m) for m in months])
     start = month_index(w.start)
     reference = int(np.flatnonzero(t == start - scenario.anticipation - 1)[0])

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.errors import InvalidOptionError
-from evaluation.estimators.registry import REGISTRY, comparable, event_study
+from evaluation.estimators.registry import REGISTRY, comparable, run_event_study
 from evaluation.estimators.results import EstimationResult
 from evaluation.panel import Panel
 from evaluation.protocol import ResultMixin, Summary, new_axes
@@ -114,7 +114,7 @@ def compare_estimators(panel: Panel, estimators: Sequence[str] | None = None, *,
     results: dict[str, EstimationResult] = {}
     frames = []
     for name in names:
-        results[name] = event_study(name, panel, alpha)
+        results[name] = run_event_study(name, panel, alpha)
         frame = results[name].to_frame(include_overall=False)
         frame = frame[frame["event_time"].notna()].assign(estimator=name)
         frame["event_time"] = frame["event_time"].astype(float)

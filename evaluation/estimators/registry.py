@@ -237,7 +237,7 @@ def comparable() -> tuple[str, ...]:
     return tuple(name for name, entry in REGISTRY.items() if entry.comparison is not None)
 
 
-def event_study(name: str, panel: Panel, alpha: float = 0.05) -> EstimationResult:
+def run_event_study(name: str, panel: Panel, alpha: float = 0.05) -> EstimationResult:
     """Run the event study of estimator ``name`` as :func:`compare_estimators` shows it.
 
     Warnings are recorded on the result (``result.warnings``) and issued again, so a caller

@@ -289,7 +289,7 @@ def _empty_paths(n: int, n_t: int) -> ChainPaths:
                       plan=np.empty((n, n_t), np.int8))
 
 
-def lms_costs(paths: ChainPaths, era_member: np.ndarray,
+def person_lms_costs(paths: ChainPaths, era_member: np.ndarray,
               months: pd.PeriodIndex) -> tuple[np.ndarray, np.ndarray]:
     """Labour-market-subsidy cost per person-month (EUR): total and municipal share.
 

@@ -230,14 +230,14 @@ def draw_municipal_panel(design: Design, scenario: Scenario,
     potential["jobseekers"] = tuple(unemployed[d] + services[d] + other[d] for d in (0, 1))
     potential["unemployment_rate"] = tuple(100 * unemployed[d] / labour_force for d in (0, 1))
     daily = _by_year(LMS_DAILY, months)[None, :] * PAYMENT_DAYS
-    costs = [lms_costs(unemployed[d], ltu[d], services[d], daily) for d in (0, 1)]
+    costs = [municipal_lms_costs(unemployed[d], ltu[d], services[d], daily) for d in (0, 1)]
     for k, name in enumerate(("lms_cost_total", "lms_cost_state", "lms_cost_municipal")):
         potential[name] = (costs[0][k], costs[1][k])
     return MunicipalDraw(months, t, {k: potential[k] for k in MUNICIPAL_OUTCOMES},
                          labour_force, vacancies, ex["status"], ex["wave"])
 
 
-def lms_costs(unemployed: np.ndarray, long_term: np.ndarray, services: np.ndarray,
+def municipal_lms_costs(unemployed: np.ndarray, long_term: np.ndarray, services: np.ndarray,
               monthly_rate: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Labour-market-subsidy costs (EUR per month): total, state share, municipal share.
 
