@@ -16,6 +16,9 @@ Sub-commands::
         [--ratio K] [--replace] [--caliper X] [--exact COL,COL]
         [--order largest|smallest|random|data] [--discard none|both|control|treated]
         [--seed S] --output FILE.csv [--balance FILE.csv]
+    evaluation validate --scenario NAME [--reps R] [--size small|report] [--seed S]
+        [--workers N | --scheduler ADDRESS] [--designs LIST] [--outcomes LIST] [--quiet]
+        --out DIR
     evaluation import-statfin --statfin FILE.csv --trials FILE.csv --out DIR
     evaluation report --data DIR --out DIR [--wave W] [--outcomes COL,COL] [--seed S]
         [--threshold N] [--quiet]
@@ -123,6 +126,18 @@ def _report(args: argparse.Namespace) -> int:
                         outcomes=_columns(args.outcomes) or None, seed=args.seed,
                         threshold=args.threshold, timeout=args.timeout, quiet=args.quiet)
     print(f"wrote {path}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from evaluation.validation import validate
+
+    run = validate(args.out, scenario=args.scenario, reps=args.reps, size=args.size,
+                   seed=args.seed, designs=_columns(args.designs) or None,
+                   outcomes=_columns(args.outcomes) or None,
+                   workers=args.workers, scheduler=args.scheduler, quiet=args.quiet)
+    print(f"{run.ran} replications run, {run.reused} reused; wrote {args.out}/summary.csv "
+          f"({len(run.table)} rows), estimates.parquet and distributions.png")
     return 0
 
 
@@ -239,6 +254,29 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--quiet", action="store_true",
                      help="no progress on stderr (notebook i of n, name, elapsed time)")
     rep.set_defaults(func=_report)
+
+    val = sub.add_parser("validate", help="design Monte Carlo: does the whole design recover "
+                                          "the truth on simulated data")
+    val.add_argument("--scenario", default="default", choices=sorted(SCENARIOS))
+    val.add_argument("--reps", type=int, default=200, help="replications (default 200)")
+    val.add_argument("--size", default="small", choices=("small", "report"),
+                     help="data size of a replication (default small)")
+    val.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                     help="seed every replication's seed is spawned from")
+    where = val.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=1, help="local worker processes")
+    where.add_argument("--scheduler", default=None,
+                       help="address of a Dask distributed scheduler (tcp://host:port)")
+    val.add_argument("--designs", default="",
+                     help="comma-separated designs (default all: overall, services, placebo, "
+                          "matched)")
+    val.add_argument("--outcomes", default="",
+                     help="comma-separated individual-level outcomes (default employed,"
+                          "unemployed)")
+    val.add_argument("--quiet", action="store_true", help="no progress bar")
+    val.add_argument("--out", required=True,
+                     help="directory of the run (rerunning the same command resumes it)")
+    val.set_defaults(func=_validate)
 
     imp = sub.add_parser("import-statfin",
                          help="build the municipal panel from a StatFin 12r5 CSV export")
