@@ -43,6 +43,7 @@ benchmark: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/estimators.py
 	$(BIN)/python benchmarks/matching.py
 	$(BIN)/python benchmarks/report.py
+	$(BIN)/python benchmarks/validate.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
