@@ -122,3 +122,25 @@ def test_progress_names_each_notebook_with_elapsed_time(capsys):
     with _Progress(["a.ipynb"], quiet=True) as progress:
         progress.done("a.ipynb", 1.0)
     assert capsys.readouterr().err == ""
+
+
+def test_robustness_counts_distinct_designs_with_the_reason(default_dir):
+    study = Study(default_dir)
+    table = chapters.robustness_table(study, "employed")
+    designs = list(table["design"])
+    assert "CS, not-yet-treated controls" not in designs  # = never treated: one start date
+    base = table.set_index("design").loc["baseline: CS, never-treated, doubly robust"]
+    assert "CS, not-yet-treated controls (with one start date" in base["same_as"]
+    bjs = table.set_index("design").loc["imputation (BJS)"]
+    assert "two-stage (Gardner)" in bjs["same_as"] and "static TWFE" in bjs["same_as"]
+    pairs = table[["estimate", "std_error"]].round(12)
+    assert not pairs.duplicated().any()  # every remaining row is a distinct number
+
+
+def test_distinct_designs_keeps_rows_that_differ():
+    table = pd.DataFrame({"design": ["a", "b", "c"], "estimate": [1.0, 1.0, 1.0],
+                          "std_error": [0.1, 0.2, 0.1]})
+    out = chapters.distinct_designs(table)
+    assert list(out["design"]) == ["a", "b"]
+    assert out["same_as"].tolist() == ["c (identical estimate and standard error on these "
+                                       "data)", ""]

@@ -48,6 +48,7 @@ from evaluation.report.chapters.heterogeneity import (
 )
 from evaluation.report.chapters.robustness import (
     PERSON_CONTROLS,
+    distinct_designs,
     matched_panel,
     placebo_effect,
     robustness_table,
@@ -66,6 +67,7 @@ __all__ = [
     "balance_without_means",
     "cost_split",
     "disclosed_sample_sizes",
+    "distinct_designs",
     "event_study",
     "has_costs",
     "match_municipalities",

@@ -15,6 +15,18 @@ from evaluation.report.study import (
 
 #: Time-invariant person characteristics of the covariate-adjusted CS variants.
 PERSON_CONTROLS = ("under30", "immigrant", "era_member")
+#: Why a design can coincide with an earlier one (shown when it does); others get a generic
+#: reason.
+SAME_BECAUSE = {
+    "CS, not-yet-treated controls": "with one start date every person not yet treated in "
+    "the window is never treated, so the comparison group is the same",
+    "two-stage (Gardner)": "with one start date and no covariates the two-stage, imputation "
+    "and static TWFE estimators average the same treated person-months against the same "
+    "all-pre-months baseline",
+    "static TWFE": "with one start date and no covariates the two-stage, imputation and "
+    "static TWFE estimators average the same treated person-months against the same "
+    "all-pre-months baseline",
+}
 
 
 def robustness_table(study: Study, outcome: str, matched: MatchResult | None = None,
@@ -24,7 +36,10 @@ def robustness_table(study: Study, outcome: str, matched: MatchResult | None = N
     Rows: the baseline (CS, never-treated, doubly robust), not-yet-treated controls, doubly
     robust, IPW and outcome regression with covariates, imputation, two-stage and static
     TWFE, the matched comparison, and a placebo trial start ``placebo_months`` earlier,
-    estimated on pre-trial months only.
+    estimated on pre-trial months only. A design whose estimate and standard error equal an
+    earlier row's on these data (e.g. not-yet-treated = never-treated controls when all areas
+    started on the same day) is not a separate check: it is merged into that row, named in
+    its ``same_as`` column with the reason, so counts of variants count distinct designs.
     """
     base = study.jobseeker_spec(outcome)
     covariates = {"covariates": list(PERSON_CONTROLS)}
@@ -52,9 +67,34 @@ def robustness_table(study: Study, outcome: str, matched: MatchResult | None = N
                      **{c: float(row[c]) for c in EFFECT_COLUMNS}, "command": ""})
     rows.append({"design": f"placebo: trial start {placebo_months} months earlier",
                  **placebo_effect(study, outcome, placebo_months), "command": ""})
-    table = pd.DataFrame(rows)
+    table = distinct_designs(pd.DataFrame(rows))
     table.insert(1, "outcome", outcome)
     return table
+
+
+def distinct_designs(table: pd.DataFrame, rtol: float = 1e-9) -> pd.DataFrame:
+    """Merge rows whose estimate and standard error equal an earlier row's.
+
+    Returns the distinct rows with a ``same_as`` column: the merged designs and why they
+    coincide (:data:`SAME_BECAUSE`, else "identical estimate and standard error on these
+    data"), empty for rows that stand alone.
+    """
+    kept: list[int] = []
+    merged: dict[int, list[str]] = {}
+    for index, row in table.iterrows():
+        twin = next((k for k in kept if np.isclose(row["estimate"], table.at[k, "estimate"],
+                                                   rtol=rtol, atol=0)
+                     and np.isclose(row["std_error"], table.at[k, "std_error"], rtol=rtol,
+                                    atol=0)), None)
+        if twin is None:
+            kept.append(index)
+            continue
+        reason = SAME_BECAUSE.get(row["design"],
+                                  "identical estimate and standard error on these data")
+        merged.setdefault(twin, []).append(f"{row['design']} ({reason})")
+    out = table.loc[kept].reset_index(drop=True)
+    out["same_as"] = ["; ".join(merged.get(k, [])) for k in kept]
+    return out
 
 
 def matched_panel(study: Study, outcome: str, matched: MatchResult) -> Panel:
