@@ -443,9 +443,10 @@ def test_every_row_with_a_command_equals_the_command_line(builds, tmp_path):
             np.testing.assert_allclose(result[EFFECTS].astype(float),
                                        row[EFFECTS].astype(float), rtol=1e-10, atol=0)
             checked += 1
-    # waves, services (all months) and the distinct robustness variants with a command
+    # waves, services (all months), the two payers' costs of the cost split (all months)
+    # and the distinct robustness variants with a command
     robust = read_table(out, "robustness")
-    assert checked == 3 + 4 + int((robust["command"].fillna("") != "").sum())
+    assert checked == 3 + 4 + 2 + int((robust["command"].fillna("") != "").sum())
     assert checked >= 3 + 4 + 10
 
 
@@ -482,15 +483,22 @@ def test_tables_agree_with_each_other(builds):
                                overall.loc[("municipalities", "unemployment_rate", "cs"),
                                            EFFECTS].astype(float), rtol=1e-10)
     services = read_table(out, "effects_on_services_and_costs")
-    split = read_table(out, "cost_split").set_index("period")
-    costs = services.pivot(index="period", columns="outcome", values="estimate")
-    for period in split.index:
-        state = costs.loc[period, "lms_cost_state"]
-        municipal = costs.loc[period, "lms_cost_municipal"]
-        assert split.loc[period, "lms_cost_state"] == pytest.approx(state, rel=1e-12)
-        assert split.loc[period, "total"] == pytest.approx(state + municipal, rel=1e-12)
-        assert split.loc[period, "municipal share of the change, %"] == pytest.approx(
-            100 * municipal / (state + municipal), rel=1e-10)
+    split = read_table(out, "cost_split").set_index(["period", "quantity"])
+    costs = services.set_index(["period", "outcome"])
+    assert set(split.index.get_level_values("period")) == set(services["period"])
+    for period in services["period"].unique():
+        for outcome in ("lms_cost_state", "lms_cost_municipal"):
+            np.testing.assert_allclose(split.loc[(period, outcome), EFFECTS].astype(float),
+                                       costs.loc[(period, outcome), EFFECTS].astype(float),
+                                       rtol=1e-10)
+        state = costs.loc[(period, "lms_cost_state"), "estimate"]
+        municipal = costs.loc[(period, "lms_cost_municipal"), "estimate"]
+        assert split.loc[(period, "total"), "estimate"] == pytest.approx(state + municipal,
+                                                                         rel=1e-12)
+        share = split.loc[(period, "municipal share of the change, %")]
+        assert share["estimate"] == pytest.approx(100 * municipal / (state + municipal),
+                                                  rel=1e-10)
+        assert share["ci_lower"] <= share["estimate"] <= share["ci_upper"]  # inf if unbounded
 
 
 # --------------------------------------------------------------------- 4. disclosure

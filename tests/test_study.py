@@ -235,25 +235,6 @@ def test_true_effects_are_none_for_real_data(real_dir):
 
 
 # ------------------------------------------------------------------ analysis helpers
-def test_cost_split_arithmetic():
-    effects = pd.DataFrame({
-        "outcome": ["lms_cost_state", "lms_cost_municipal", "in_services",
-                    "lms_cost_state", "lms_cost_municipal"],
-        "period": ["all trial months", "all trial months", "all trial months",
-                   "first 12 months", "first 12 months"],
-        "estimate": [3.0, -1.0, 0.5, -2.0, -6.0],
-    })
-    split = analysis.cost_split(effects).set_index("period")
-    assert list(split.index) == ["all trial months", "first 12 months"]
-    assert split.loc["all trial months", "lms_cost_state"] == 3.0
-    assert split.loc["all trial months", "lms_cost_municipal"] == -1.0
-    assert split.loc["all trial months", "total"] == 2.0
-    assert split.loc["all trial months", "municipal share of the change, %"] == -50.0
-    assert split.loc["first 12 months", "total"] == -8.0
-    assert split.loc["first 12 months", "municipal share of the change, %"] == 75.0
-    assert "in_services" not in split.columns
-
-
 def _effects_table():
     return pd.DataFrame({
         "group": ["ok", "few treated", "no comparison", "few comparison"],

@@ -150,6 +150,7 @@ class _CohortData:
     weights: np.ndarray  # (n,) mean one
     cluster: np.ndarray | None
     covariates: list[np.ndarray]  # per period (n, k) design matrices (one if time-invariant)
+    units: np.ndarray | None = None  # (n,) ids of the kept units
     never_label: str = "never treated"
     notes: list[str] = field(default_factory=list)
 
@@ -184,7 +185,8 @@ class _CohortData:
                    weights=weights[keep] / weights[keep].mean(),
                    cluster=None if cluster is None else np.unique(cluster[keep],
                                                                   return_inverse=True)[1],
-                   covariates=_design_matrices(panel, options.formula, keep))
+                   covariates=_design_matrices(panel, options.formula, keep),
+                   units=panel.units.to_numpy()[keep])
         data._handle_missing_never_treated(options)
         return data
 
@@ -353,7 +355,7 @@ class GroupTimeResult(EstimationResult):
         table["post"] = group <= time
         result = cls(estimator="cs", aggregation="none", table=table, alpha=options.alpha,
                      influence=influence, group_shares=indicator - probability, groups=groups,
-                     group_probability=probability, cluster=data.cluster,
+                     group_probability=probability, cluster=data.cluster, units=data.units,
                      cell_group=group, cell_time=time, panel=panel)
         result.info.update({
             "control group": data.never_label if options.control_group == "never"
@@ -473,7 +475,8 @@ class GroupTimeResult(EstimationResult):
         return EstimationResult(
             estimator=self.estimator, aggregation=kind, table=table, alpha=self.alpha,
             critical_value=critical, vcov=vcov[:-1, :-1], overall=overall,
-            info={**self.info, "aggregation": kind})
+            info={**self.info, "aggregation": kind}, influence=influence,
+            cluster=self.cluster, units=self.units)
 
     def _label(self, positions: pd.DataFrame) -> pd.DataFrame:
         """Turn grid positions of an aggregation's rows into period labels and terms."""

@@ -162,6 +162,19 @@ class EstimationResult(ResultMixin):
         Joint pre-trend test (:class:`PretrendTest`) where the estimator computes one.
     warnings
         Warnings issued while estimating (category and message), shown by ``summary()``.
+    influence
+        ``(n_units, k)`` influence functions of the estimates where the estimator keeps
+        them (None otherwise): rows are the units of the estimation sample (in the order
+        of ``units``), columns the rows of ``table`` followed by the ``overall`` row (when
+        there is one), scaled so that
+        ``_inference.influence_covariance(influence, cluster)`` is their analytic
+        covariance. Results on the same units combine through
+        :func:`evaluation.estimators.joint.joint_covariance`.
+    cluster
+        ``(n_units,)`` integer cluster codes of those units (None: each unit is its own
+        cluster).
+    units
+        ``(n_units,)`` ids of those units (the panel's unit column).
     """
 
     estimator: str
@@ -174,6 +187,9 @@ class EstimationResult(ResultMixin):
     info: dict[str, Any] = field(default_factory=dict)
     pretest: PretrendTest | None = None
     warnings: list[str] = field(default_factory=list)
+    influence: np.ndarray | None = field(default=None, repr=False)
+    cluster: np.ndarray | None = field(default=None, repr=False)
+    units: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.critical_value is None:

@@ -53,9 +53,15 @@ from evaluation.report.chapters.robustness import (
     placebo_effect,
     robustness_table,
 )
-from evaluation.report.chapters.services_costs import cost_split, service_effects
+from evaluation.report.chapters.services_costs import (
+    COST_QUANTITIES,
+    CostShift,
+    cost_shift,
+    service_effects,
+)
 
 __all__ = [
+    "COST_QUANTITIES",
     "EFFECT_COLUMNS",
     "EVENT_ESTIMATORS",
     "MUNICIPAL_COVARIATES",
@@ -63,9 +69,10 @@ __all__ = [
     "PERSON_CONTROLS",
     "PERSON_COVARIATES",
     "SUBGROUPS",
+    "CostShift",
     "area_effects",
     "balance_without_means",
-    "cost_split",
+    "cost_shift",
     "disclosed_sample_sizes",
     "distinct_designs",
     "event_study",
