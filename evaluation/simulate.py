@@ -13,6 +13,12 @@ Every simulator draws both potential outcomes with common random numbers and ret
 true effects computed from them (never from the formula that generated them), together with
 the observed data. :func:`write_synthetic_data` writes Parquet files plus a JSON manifest;
 the same seed and parameters give byte-identical files.
+
+Scenario knobs for what real evaluations face (all off by default; switched off they leave
+the data of every seed byte-identical because they draw from streams of their own): common
+shocks by trial area and ELY region (:mod:`evaluation.synthetic.shocks`), anticipation,
+people entering the target group during the trial (:mod:`evaluation.synthetic.inflow`) and
+effects of earlier waves carried over into later ones.
 """
 
 from __future__ import annotations
@@ -31,12 +37,22 @@ from evaluation.sources.files import sha256_file
 from evaluation.sources.trials import WAVES, Wave, month_index, wave
 from evaluation.synthetic import jobseekers as js
 from evaluation.synthetic.design import Design, build_design, check_municipality_count
+from evaluation.synthetic.inflow import (
+    EntrantChains,
+    concat_paths,
+    concat_people,
+    draw_entrants,
+    entry_columns,
+    entry_design,
+)
 from evaluation.synthetic.municipal import (
     MUNICIPAL_OUTCOMES,
     draw_municipal_panel,
+    monthly_calendar,
     to_long_frame,
 )
 from evaluation.synthetic.scenario import DEFAULT_SEED, SCENARIOS, Scenario, get_scenario
+from evaluation.synthetic.shocks import common_shocks
 from evaluation.synthetic.staggered import StaggeredDesign, draw_staggered
 from evaluation.synthetic.truth import truth_table
 
@@ -54,8 +70,9 @@ __all__ = [
     "write_synthetic_data",
 ]
 
-# Independent random streams derived from one seed.
-_DESIGN, _MUNICIPAL, _JOBSEEKERS, _ATTRITION, _STAGGERED = range(5)
+# Independent random streams derived from one seed (new knobs draw from new streams only,
+# so switching them off reproduces the data of earlier versions byte for byte).
+_DESIGN, _MUNICIPAL, _JOBSEEKERS, _ATTRITION, _STAGGERED, _SHOCKS, _INFLOW = range(7)
 
 
 def _rng(seed: int, stream: int) -> np.random.Generator:
@@ -76,7 +93,8 @@ class SimulatedPanel:
         Tidy table of true effects (columns ``design, population, outcome, kind, group,
         time, event_time, att, n_units``): ``kind`` is ``group_time`` (ATT(g,t)), ``event``
         (effect ``event_time`` months after adoption) or ``overall``. ``design`` names the
-        cohort column the effects refer to (``first_treated`` or ``wave1``-``wave3``).
+        cohort column the effects refer to (``first_treated``, ``wave1``-``wave3`` or, for a
+        jobseeker panel with inflow, ``waveN_entry`` for ``cohort_entry``).
     units
         One row per unit (municipality or person) with its time-invariant attributes.
     areas
@@ -167,11 +185,22 @@ def simulate_municipalities(
     whole path after a unit's first trial (later waves included); for ``waveN`` they count
     only that wave's effect window and the overall effect averages the wave's own months,
     so evaluate a wave on a panel cut to its period.
+
+    Common shocks (``area_shock``, ``ely_shock``; see
+    :func:`evaluation.synthetic.shocks.common_shocks`) move both potential outcomes by the
+    same counts, so the truth equals that of the same seed without them. With
+    ``carry_over`` the effects of a wave persist after it ends: the ``first_treated`` truth
+    contains them, each ``waveN`` design has a population ``carry_over`` (municipalities
+    outside wave N that ran an earlier wave, or neighboured one with spillovers) whose
+    effects in wave N's window are the carried-over ones (members' effects include what
+    their own earlier wave carries over), and ``units`` gets boolean columns
+    ``carry_over_w2`` and ``carry_over_w3``.
     """
     scenario = get_scenario(scenario)
     design_seed = seed if design_seed is None else design_seed
     design = build_design(n_municipalities, _rng(design_seed, _DESIGN))
-    draw = draw_municipal_panel(design, scenario, _rng(seed, _MUNICIPAL))
+    shock = common_shocks(design, scenario, monthly_calendar()[1], _rng(seed, _SHOCKS))
+    draw = draw_municipal_panel(design, scenario, _rng(seed, _MUNICIPAL), shock)
     data = to_long_frame(design, draw, scenario, _rng(seed, _ATTRITION))
     effects = {k: draw.potential[k][1] - draw.potential[k][0] for k in MUNICIPAL_OUTCOMES}
     truth = [truth_table(effects, design.first_treated, draw.t,
@@ -184,6 +213,8 @@ def simulate_municipalities(
         cohort = np.full(design.n_municipalities, start)
         members = design.membership[:, w.number - 1]
         populations = {"treated": members >= 0, "neighbours": design.neighbour[:, w.number - 1]}
+        if scenario.carry_over > 0:
+            populations["carry_over"] = _carries_over(design, scenario, w.number)
         truth.append(truth_table(wave_effects, cohort, draw.t, populations, f"wave{w.number}",
                                  (0, w.n_months - 1)))
         truth.append(truth_table(
@@ -192,11 +223,19 @@ def simulate_municipalities(
              if design.areas["wave"].iat[row] == w.number},
             f"wave{w.number}", (0, w.n_months - 1), kinds=("overall",)))
     units = _municipality_table(design)
+    if scenario.carry_over > 0:
+        for w in WAVES[1:]:
+            units[f"carry_over_w{w.number}"] = _carries_over(design, scenario, w.number)
     return SimulatedPanel(
         data=data, truth=pd.concat(truth, ignore_index=True), units=units,
         areas=design.areas.copy(), scenario=scenario, seed=seed, design_seed=design_seed,
         times=draw.t, potential_outcomes=draw.potential if keep_potential_outcomes else None,
     )
+
+
+def _carries_over(design: Design, scenario: Scenario, wave_number: int) -> np.ndarray:
+    """Municipalities outside the wave whose earlier wave's effect carries into it."""
+    return js.carry_reach(design, scenario, wave_number) & ~design.treated(wave_number)
 
 
 def _municipality_table(design: Design) -> pd.DataFrame:
@@ -253,6 +292,31 @@ def simulate_jobseekers(
         trial month t, 0 = never) and ``status`` (trial running). Truth populations are
         ``treated``, its subgroups ``under30``, ``immigrant`` and ``no_era``, and
         ``neighbours`` (target group next to a trial area).
+
+    Notes
+    -----
+    Scenario knobs that change the panel (each off by default, and then the data are those
+    of earlier versions byte for byte):
+
+    * ``area_shock``, ``ely_shock``: the common shocks of
+      :func:`evaluation.synthetic.shocks.common_shocks` (the same realisations as in the
+      municipal panel of the same seed) shift every person's job-finding and lay-off
+      log-odds like the national cycle, in both worlds; the truth stays exact but, as
+      transitions are non-linear, only close to that without shocks.
+    * ``carry_over``: target-group members in municipalities that ran an earlier wave (or
+      neighboured one, with spillovers) carry that wave's decaying effect from the
+      reference month on (members too, on top of the wave's effect); ``units`` gets
+      ``carry_over`` and the truth the population ``carry_over`` (such people outside the
+      wave's trial municipalities).
+    * ``inflow``: ``round(inflow * n_people)`` extra people (ids after the sample) enter the
+      target group during the trial (:mod:`evaluation.synthetic.inflow`). ``data`` and
+      ``units`` get ``entrant``, ``entry_month`` (``t`` of the month they first meet the
+      rule, 0 for the sample) and ``cohort_entry`` (first trial month counting entrants:
+      the wave's first month for the treated sample, the month after entry for entrants in
+      a trial municipality, 0 otherwise). Entrants have ``target_group``, ``treated``,
+      ``cohort`` and ``status`` false or 0, so the reference-date cohort is unchanged. The
+      truth gets the design ``waveN_entry`` (cohort ``cohort_entry``) with populations
+      ``treated`` (sample and entrants), ``entrants`` and ``neighbours``.
     """
     scenario = get_scenario(scenario)
     w = _check_jobseeker_arguments(n_people, wave_number, n_months, scenario)
@@ -261,17 +325,32 @@ def simulate_jobseekers(
     rng = _rng(seed, _JOBSEEKERS)
     people = js.draw_people(design, n_people, rng)
     months = js.window(w, n_months)
+    t = np.array([month_index(m) for m in months])
+    rule = js.target_rule(w.number)
+    shock = common_shocks(design, scenario, np.arange(t[0] - js.BURN_IN, t[-1] + 1),
+                          _rng(seed, _SHOCKS))
+    inflow_rng = _rng(seed, _INFLOW)
+    entrants = (draw_entrants(design, scenario, w, n_people, months, rule, inflow_rng)
+                if scenario.inflow > 0 else None)
+    extra = None if entrants is None else EntrantChains(entrants, inflow_rng)
     without, with_trial, target = js.simulate_chains(design, scenario, w, people, months, rng,
-                                                     js.target_rule(w.number))
+                                                     rule, shock, extra)
+    if extra is not None:
+        people = concat_people(people, entrants.people)
+        without, with_trial = (concat_paths(a, b) for a, b in
+                               zip((without, with_trial), extra.paths(), strict=True))
+        target = np.r_[target, np.zeros(entrants.entry.size, bool)]
+    n_all = people.municipality.size
     costs = (js.person_lms_costs(without, people.era_member, months),
              js.person_lms_costs(with_trial, people.era_member, months))
-    t = np.array([month_index(m) for m in months])
     start = month_index(w.start)
     reference = int(np.flatnonzero(t == start - scenario.anticipation - 1)[0])
     units = _people_table(design, people, target, w.number, reference, with_trial)
     member = units["treated"].to_numpy()
-    neighbour = design.neighbour[people.municipality, w.number - 1] & target
-    exposed = np.flatnonzero(member | neighbour)
+    neighbour_muni = design.neighbour[people.municipality, w.number - 1]
+    neighbour = neighbour_muni & target
+    carry = js.carry_reach(design, scenario, w.number)[people.municipality] & target & ~member
+    exposed = np.flatnonzero(member | neighbour | carry)
     populations = {
         "treated": member[exposed],
         "under30": (member & units["under30"].to_numpy())[exposed],
@@ -279,6 +358,17 @@ def simulate_jobseekers(
         "no_era": (member & ~units["era_entitled"].to_numpy())[exposed],
         "neighbours": neighbour[exposed],
     }
+    if scenario.carry_over > 0:
+        populations["carry_over"] = carry[exposed]
+        units["carry_over"] = carry
+    entry_truth: list[pd.DataFrame] = []
+    if entrants is not None:
+        in_trial = design.treated(w.number)[people.municipality]
+        columns = entry_columns(entrants, n_people, target, in_trial, start)
+        for name, values in columns.items():
+            units[name] = values
+        entry_rows, entry_cohort, entry_populations = entry_design(
+            columns, target, in_trial, neighbour_muni, start)
     potential = {}
     truth = []
     for name in js.JOBSEEKER_OUTCOMES:
@@ -286,16 +376,27 @@ def simulate_jobseekers(
         effect = y1[exposed].astype(np.float64) - y0[exposed]
         truth.append(truth_table({name: effect}, np.full(exposed.size, start), t, populations,
                                  f"wave{w.number}", (0, w.n_months - 1)))
+        if entrants is not None:
+            effect = y1[entry_rows].astype(np.float64) - y0[entry_rows]
+            entry_truth.append(truth_table({name: effect}, entry_cohort, t, entry_populations,
+                                           f"wave{w.number}_entry"))
         if keep_potential_outcomes:
             potential[name] = (y0, y1)
     data = _jobseeker_frame(design, people, units, with_trial, costs, months, t, w)
+    if entrants is not None:
+        for name in columns:
+            data[name] = np.repeat(columns[name], t.size)
     if scenario.attrition > 0:
-        # Everyone is observed in the first month; a person leaves after `exit_month` months.
+        # Everyone is observed in the first month; a person leaves after `exit_month`
+        # months (an entrant's clock starts with the spell: no one leaves before entering).
         exit_month = _rng(seed, _ATTRITION).geometric(scenario.attrition, n_people)
-        data = data.loc[np.repeat(exit_month, t.size) > np.tile(np.arange(t.size), n_people)]
+        if entrants is not None:
+            exit_month = np.r_[exit_month, entrants.spell_start - t[0] + inflow_rng.geometric(
+                scenario.attrition, entrants.entry.size)]
+        data = data.loc[np.repeat(exit_month, t.size) > np.tile(np.arange(t.size), n_all)]
         data = data.reset_index(drop=True)
     return SimulatedPanel(
-        data=data, truth=pd.concat(truth, ignore_index=True), units=units,
+        data=data, truth=pd.concat(truth + entry_truth, ignore_index=True), units=units,
         areas=design.areas.copy(), scenario=scenario, seed=seed, design_seed=design_seed,
         times=t, potential_outcomes=potential if keep_potential_outcomes else None,
     )

@@ -31,7 +31,7 @@ class EffectPaths:
         Relative change of the number of employment plans drawn up (negative = fewer).
     active
         Whether the event time lies in the effect window
-        ``-anticipation <= e <= wave_months - 1``.
+        ``-anticipation <= e <= wave_months - 1`` (carried-over effects lie outside it).
     """
 
     service_shift: np.ndarray
@@ -70,7 +70,14 @@ def effect_paths(scenario: Scenario, event_time: np.ndarray, wave_months: int) -
         \text{plans}(e) = -p \text{ if } e < m_p \text{ else } -p_{late},
 
     all multiplied by ``effect_scale`` and set to zero when :math:`k < 0` or
-    :math:`e \ge` ``wave_months``.
+    :math:`e \ge` ``wave_months``. With ``carry_over`` :math:`\kappa > 0` the shift and
+    unemployment components persist after the wave's last month :math:`n - 1`:
+
+    .. math::
+
+        f(e) = \kappa\, f(n - 1)\, e^{-(e - n + 1)/m_\kappa}, \qquad e \ge n,
+
+    with :math:`m_\kappa` = ``carry_months``; ``active`` stays the wave's own window.
     """
     e = np.asarray(event_time, dtype=float)
     k = e + scenario.anticipation
@@ -83,4 +90,13 @@ def effect_paths(scenario: Scenario, event_time: np.ndarray, wave_months: int) -
     unemployment = scale * (scenario.employment_dip * dip - scenario.employment_effect * ramp)
     plans = -scale * np.where(e < scenario.plan_months, scenario.plan_reduction,
                               scenario.plan_reduction_late)
+    if scenario.carry_over > 0:
+        last = effect_paths(scenario.replace(carry_over=0.0), np.array([wave_months - 1]),
+                            wave_months)
+        after = e >= wave_months
+        decay = np.where(after, scenario.carry_over
+                         * np.exp(-(np.where(after, e, wave_months) - wave_months + 1)
+                                  / scenario.carry_months), 0.0)
+        shift = shift + decay * last.service_shift[0]
+        unemployment = unemployment + decay * last.unemployment[0]
     return EffectPaths(shift, unemployment, plans, active)

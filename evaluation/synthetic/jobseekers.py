@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from evaluation.sources.trials import Wave, format_month, month_index
+from evaluation.sources.trials import WAVES, Wave, format_month, month_index
 from evaluation.synthetic.design import Design
 from evaluation.synthetic.effects import (
     JOB_LOGIT_PER_UNEMPLOYMENT,
@@ -47,6 +47,10 @@ JOB_BY_FRAILTY = np.array([0.50, 0.0, -0.70])
 DURATION_EDGES = np.array([3, 6, 12])  # months: buckets 0-2, 3-5, 6-11, 12+
 ERA_MONTHS = 14  # earnings-related allowance lasts about 400 payment days
 PLAN_PROBABILITY = 0.12
+#: Common shocks enter the transition log-odds as this multiple of a national-cycle change,
+#: so that a shock :math:`c` moves the untreated unemployed stock by about :math:`e^{c}`
+#: within a year, as in the municipal panel.
+SHOCK_CYCLE_GAIN = 2.0
 BURN_IN = 24
 
 #: Outcomes for which true effects are reported (0/1 per person-month, or EUR per month).
@@ -122,24 +126,42 @@ class TransitionTable:
     with base probabilities :data:`BASE_TRANSITIONS`, type effects (local labour market,
     age, immigrant, duration, frailty), the national cycle :math:`c_t` and, for exposed
     types :math:`D_k = 1`, the effect paths of :func:`~evaluation.synthetic.effects.effect_paths`.
+    Common shocks :math:`c_{mt}` of the person's municipality
+    (:func:`~evaluation.synthetic.shocks.common_shocks`) enter both worlds as a local
+    cycle, :math:`c_t + \gamma\, c_{mt}` with :math:`\gamma` = :data:`SHOCK_CYCLE_GAIN`.
+    With carry-over, exposed types of municipalities that ran an earlier wave :math:`v`
+    (first month :math:`g_v`, multiplier :math:`h_v`) also get that wave's carried-over
+    paths: :math:`\tau_{od}(t - g) + \sum_{v < w} h_v\, \tau^{v}_{od}(t - g_v)`.
+
+    Parameters
+    ----------
+    design, scenario, wave
+        The country, the world and the simulated wave.
+    shock
+        Optional ``(n_municipalities, n_months)`` common log shocks whose first column is
+        month ``shock_t0``.
+    shock_t0
+        Month index ``t`` of the first column of ``shock``.
     """
 
-    def __init__(self, design: Design, scenario: Scenario, wave: Wave) -> None:
+    def __init__(self, design: Design, scenario: Scenario, wave: Wave,
+                 shock: np.ndarray | None = None, shock_t0: int = 0) -> None:
         muni = design.municipalities
         n_m = len(muni)
         self.shape = (n_m, 2, 3, 3, 4, 2)
         self.scenario = scenario
         self.wave = wave
-        member = design.membership[:, wave.number - 1]
-        area_mult = np.exp(scenario.area_heterogeneity * design.areas["area_z"].to_numpy())
-        strength = np.where(member >= 0, area_mult[np.maximum(member, 0)], 0.0)
-        strength += scenario.spillover * design.neighbour[:, wave.number - 1]
-        self.strength = strength * scenario.cohort_effects[wave.number - 1]
+        self.strength = wave_strength(design, scenario, wave.number)
         target = np.array(scenario.target_effects)
         # Target-group multiplier by (immigrant, age group): under 30 first, then immigrants.
         by_person = np.array([[target[0], target[2], target[2]],
                               [target[0], target[1], target[1]]])
         self._h = self.strength[:, None, None] * by_person[None, :, :]  # (M, imm, age)
+        # Earlier waves whose effects carry over: (wave, multiplier per (M, imm, age)).
+        self._carry = [(WAVES[v], wave_strength(design, scenario, v + 1)[:, None, None]
+                        * by_person[None, :, :])
+                       for v in range(wave.number - 1) if scenario.carry_over > 0]
+        self._shock, self._shock_t0 = shock, shock_t0
         m, i, f, a, d = np.ix_(np.arange(n_m), np.arange(2), np.arange(3), np.arange(3),
                                np.arange(4))
         local_job = -0.8 * np.log(muni["unemployment_level"].to_numpy())
@@ -167,6 +189,12 @@ class TransitionTable:
         paths = effect_paths(self.scenario, np.array([event_time]), self.wave.n_months)
         services = SERVICE_LOGIT_PER_SHARE * paths.service_shift[0] * self._h
         job = -JOB_LOGIT_PER_UNEMPLOYMENT * paths.unemployment[0] * self._h
+        t = month_index(self.wave.start) + event_time
+        for earlier, h in self._carry:  # plans do not carry over
+            tail = effect_paths(self.scenario, np.array([t - month_index(earlier.start)]),
+                                earlier.n_months)
+            services = services + SERVICE_LOGIT_PER_SHARE * tail.service_shift[0] * h
+            job = job - JOB_LOGIT_PER_UNEMPLOYMENT * tail.unemployment[0] * h
         return services, job, float(paths.plans[0])
 
     def cumulative(self, month: pd.Period, event_time: int) -> np.ndarray:
@@ -175,7 +203,13 @@ class TransitionTable:
         covid = 1.2 if month in (pd.Period("2020-03", "M"), pd.Period("2020-04", "M")) else 0.0
         services, job, _ = self.treatment(event_time)
         delta = np.zeros((self.shape[0], 2, 1, 3, 1, 2, 6, 6), np.float32)
-        delta[...] = -1.5 * cycle * self._to_job + (cycle + covid) * self._layoff
+        if self._shock is None:
+            delta[...] = -1.5 * cycle * self._to_job + (cycle + covid) * self._layoff
+        else:  # the common shock of each municipality moves like the national cycle
+            local = (cycle + SHOCK_CYCLE_GAIN
+                     * self._shock[:, month_index(month) - self._shock_t0]).reshape(
+                -1, 1, 1, 1, 1, 1, 1, 1)
+            delta[...] = -1.5 * local * self._to_job + (local + covid) * self._layoff
         exposed = delta[:, :, 0, :, 0, 1]  # (M, imm, age, 6, 6) view of the exposed slice
         for origin in (U, SV):
             exposed[..., origin, E] += job
@@ -201,6 +235,26 @@ class TransitionTable:
 _DURATION_BUCKET = np.searchsorted(DURATION_EDGES, np.arange(13), side="right")
 
 
+def wave_strength(design: Design, scenario: Scenario, wave_number: int) -> np.ndarray:
+    """Effect multiplier of every municipality in a wave (area, spillover and cohort)."""
+    member = design.membership[:, wave_number - 1]
+    area_mult = np.exp(scenario.area_heterogeneity * design.areas["area_z"].to_numpy())
+    strength = np.where(member >= 0, area_mult[np.maximum(member, 0)], 0.0)
+    strength += scenario.spillover * design.neighbour[:, wave_number - 1]
+    return strength * scenario.cohort_effects[wave_number - 1]
+
+
+def carry_reach(design: Design, scenario: Scenario, wave_number: int) -> np.ndarray:
+    """Municipalities that ran (or neighboured) an earlier wave whose effect carries over."""
+    reach = np.zeros(design.n_municipalities, dtype=bool)
+    if scenario.carry_over > 0:
+        for v in range(wave_number - 1):
+            reach |= design.membership[:, v] >= 0
+            if scenario.spillover > 0:
+                reach |= design.neighbour[:, v]
+    return reach
+
+
 def _age_group(age: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.array([30, 55]), age, side="right")
 
@@ -221,13 +275,19 @@ def _next_duration(old_state: np.ndarray, new_state: np.ndarray,
 
 def simulate_chains(design: Design, scenario: Scenario, wave: Wave, people: People,
                     months: pd.PeriodIndex, rng: np.random.Generator,
-                    target_rule) -> tuple[ChainPaths, ChainPaths, np.ndarray]:
+                    target_rule, shock: np.ndarray | None = None,
+                    extra=None) -> tuple[ChainPaths, ChainPaths, np.ndarray]:
     """Run the no-trial and the trial chains over ``months`` (after a burn-in).
 
     ``target_rule(state, duration, age, people)`` returns the target-group mask evaluated
     at the reference month (the month before effects begin), when both chains still agree.
-    Only exposed people (target-group members in or next to a trial municipality) can
-    differ between the worlds, so only they are simulated twice.
+    Only exposed people (target-group members in or next to a trial municipality, or in a
+    municipality whose earlier wave carries over) can differ between the worlds, so only
+    they are simulated twice. ``shock`` holds the common log shocks of every municipality
+    from the first burn-in month on. ``extra`` (e.g.
+    :class:`~evaluation.synthetic.inflow.EntrantChains`) is stepped through the same
+    monthly transition tables with ``start(table, reach, months)`` and
+    ``step(j, month, event, cum)``; it draws from its own generator.
 
     Returns
     -------
@@ -235,12 +295,15 @@ def simulate_chains(design: Design, scenario: Scenario, wave: Wave, people: Peop
         ``(paths_without_trial, paths_with_trial, target_group)``.
     """
     n, n_t = people.municipality.size, len(months)
-    table = TransitionTable(design, scenario, wave)
+    table = TransitionTable(design, scenario, wave, shock, month_index(months[0]) - BURN_IN)
     static = table.static_index(people)
     start = month_index(wave.start)
     t_values = np.array([month_index(m) for m in months])
     reference = int(np.flatnonzero(t_values == start - scenario.anticipation - 1)[0])
     reach = (design.membership[:, wave.number - 1] >= 0) | design.neighbour[:, wave.number - 1]
+    reach |= carry_reach(design, scenario, wave.number)
+    if extra is not None:
+        extra.start(table, reach, months)
     state = rng.choice(6, size=n, p=INITIAL_STATE).astype(np.int8)
     duration = np.where(state == U, rng.geometric(1 / 9, n), 0).astype(np.int16)
     without = _empty_paths(n, n_t)
@@ -253,6 +316,8 @@ def simulate_chains(design: Design, scenario: Scenario, wave: Wave, people: Peop
         age = people.age0 + (j + people.birth_offset) // 12
         age_group = _age_group(age)
         cum = table.cumulative(month, event)
+        if extra is not None:
+            extra.step(j, month, event, cum)
         u = rng.random(n, dtype=np.float32)
         new = _step(cum, table.type_index(static, age_group, duration, 0), state, u)
         duration, state = _next_duration(state, new, duration), new

@@ -17,6 +17,7 @@ from evaluation.sources.trials import PANEL_END, PANEL_START, WAVES, format_mont
 from evaluation.synthetic.design import Design
 from evaluation.synthetic.effects import effect_paths
 from evaluation.synthetic.scenario import Scenario
+from evaluation.synthetic.shocks import shift_municipal_counts
 
 #: Annual average register unemployment rate (%) of the whole country, interpolated monthly.
 NATIONAL_RATE = {2010: 9.6, 2011: 9.0, 2012: 9.4, 2013: 10.6, 2014: 11.7, 2015: 12.9,
@@ -141,9 +142,25 @@ def exposure(design: Design, scenario: Scenario, t: np.ndarray) -> dict[str, np.
     return out
 
 
-def draw_municipal_panel(design: Design, scenario: Scenario,
-                         rng: np.random.Generator) -> MunicipalDraw:
+def draw_municipal_panel(design: Design, scenario: Scenario, rng: np.random.Generator,
+                         shock: np.ndarray | None = None) -> MunicipalDraw:
     r"""Draw both potential outcomes of every municipal monthly series.
+
+    Parameters
+    ----------
+    design, scenario
+        The synthetic country and world.
+    rng
+        Generator of the municipal stream.
+    shock
+        Optional ``(n_municipalities, n_months)`` common log shocks of
+        :func:`~evaluation.synthetic.shocks.common_shocks`, applied to both worlds' counts
+        with :func:`~evaluation.synthetic.shocks.shift_municipal_counts` (the truth does not
+        change).
+
+    Returns
+    -------
+    MunicipalDraw
 
     Notes
     -----
@@ -227,10 +244,14 @@ def draw_municipal_panel(design: Design, scenario: Scenario,
         "unemployed_over50": over50, "unemployed_foreign": foreign, "in_services": services,
         "other_jobseekers": other, "employment_plans": plans,
     }
-    potential["jobseekers"] = tuple(unemployed[d] + services[d] + other[d] for d in (0, 1))
-    potential["unemployment_rate"] = tuple(100 * unemployed[d] / labour_force for d in (0, 1))
     daily = _by_year(LMS_DAILY, months)[None, :] * PAYMENT_DAYS
     costs = [municipal_lms_costs(unemployed[d], ltu[d], services[d], daily) for d in (0, 1)]
+    if shock is not None:
+        potential, costs = shift_municipal_counts(potential, costs, shock, daily)
+        unemployed, services, other = (potential[k] for k in
+                                       ("unemployed", "in_services", "other_jobseekers"))
+    potential["jobseekers"] = tuple(unemployed[d] + services[d] + other[d] for d in (0, 1))
+    potential["unemployment_rate"] = tuple(100 * unemployed[d] / labour_force for d in (0, 1))
     for k, name in enumerate(("lms_cost_total", "lms_cost_state", "lms_cost_municipal")):
         potential[name] = (costs[0][k], costs[1][k])
     return MunicipalDraw(months, t, {k: potential[k] for k in MUNICIPAL_OUTCOMES},

@@ -16,7 +16,7 @@ DEFAULT_SEED = 20120901
 
 @dataclass(frozen=True)
 class Scenario:
-    """Parameters of a synthetic world.
+    r"""Parameters of a synthetic world.
 
     Effect sizes are stated on the municipal scale (relative changes of monthly stocks); the
     jobseeker simulator converts them into shifts of monthly transition log-odds with the
@@ -61,6 +61,50 @@ class Scenario:
         panel: monthly probability of leaving the register for good.
     noise
         Multiplies every idiosyncratic shock (1 = calibrated default).
+    area_shock
+        Standard deviation of a common AR(1) shock to the log of the untreated jobseeker
+        stocks shared by all municipalities (and their jobseekers) of one trial area; a
+        municipality carries the shock of every area it belonged to in any wave. 0 = off.
+    ely_shock
+        Standard deviation of a common AR(1) shock shared by all municipalities (and their
+        jobseekers) of one ELY region, on top of the calibrated regional cycle. 0 = off.
+    inflow
+        Jobseeker panel: extra people who enter the wave's target group during the trial
+        (newly unemployed or newly arrived), as a share of ``n_people``. 0 = off.
+    carry_over
+        Share of a wave's effect (service shift and employment effect, as in its last month)
+        that persists in its municipalities after the wave ended. 0 = off.
+    carry_months
+        Decay time constant (months) of the carried-over effect.
+
+    Notes
+    -----
+    The common shocks move untreated outcomes only. With :math:`x^{(j)}_t` independent
+    stationary AR(1) processes of unit variance and persistence :math:`\rho` =
+    :data:`~evaluation.synthetic.shocks.SHOCK_PERSISTENCE`,
+
+    .. math::
+
+        x_t = \rho\, x_{t+1} + \sqrt{1-\rho^2}\,\varepsilon_t, \qquad
+        c_{it} = \sigma_A \sum_{w} x^{(a_w(i))}_t + \sigma_E\, x^{(e(i))}_t,
+
+    summed over the trial areas :math:`a_w(i)` of municipality :math:`i` and its ELY region
+    :math:`e(i)` (:func:`~evaluation.synthetic.shocks.common_shocks`). Municipal stocks of
+    both worlds move by the same count, about :math:`(e^{c_{it}} - 1) Y_{it}(0)`, so the
+    municipal truth is unchanged; persons' monthly job-finding and lay-off log-odds move
+    like the national cycle with :math:`2 c_{it}`, which moves their untreated
+    unemployment by about the same factor.
+
+    Carry-over extends the service-shift and unemployment components :math:`f` of wave
+    :math:`w` (length :math:`n_w`, event time :math:`e`) past its last month:
+    :math:`f(e) = \kappa\, f(n_w - 1)\, e^{-(e - n_w + 1)/m_\kappa}` for :math:`e \ge n_w`,
+    with :math:`\kappa` = ``carry_over`` and :math:`m_\kappa` = ``carry_months``
+    (:func:`~evaluation.synthetic.effects.effect_paths`). Plans do not carry over: the TE
+    office draws them up again once a wave ends.
+
+    Knobs added after the first release (see :data:`ADDED_FIELDS`) are left out of
+    :meth:`to_dict` while they keep their default, so manifests of older scenarios do not
+    change.
     """
 
     name: str = "default"
@@ -81,6 +125,11 @@ class Scenario:
     spillover: float = 0.0
     attrition: float = 0.0
     noise: float = 1.0
+    area_shock: float = 0.0
+    ely_shock: float = 0.0
+    inflow: float = 0.0
+    carry_over: float = 0.0
+    carry_months: float = 36.0
 
     def __post_init__(self) -> None:
         _check_range(self.dip_months, "dip_months", 0.1, 120)
@@ -96,6 +145,11 @@ class Scenario:
         _check_range(self.noise, "noise", 0.0, 10.0)
         _check_range(self.anticipation, "anticipation", 0, 12, whole=True)
         _check_range(self.plan_months, "plan_months", 0, 60, whole=True)
+        _check_range(self.area_shock, "area_shock", 0.0, 1.0)
+        _check_range(self.ely_shock, "ely_shock", 0.0, 1.0)
+        _check_range(self.inflow, "inflow", 0.0, 2.0)
+        _check_range(self.carry_over, "carry_over", 0.0, 1.0)
+        _check_range(self.carry_months, "carry_months", 0.1, 240)
         if len(self.cohort_effects) != 3 or len(self.target_effects) != 3:
             raise SimulationError(
                 "cohort_effects and target_effects need exactly three multipliers "
@@ -113,11 +167,22 @@ class Scenario:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dictionary of all parameters (for manifests)."""
+        """JSON-friendly dictionary of the parameters (for manifests).
+
+        Fields of :data:`ADDED_FIELDS` at their default value are left out.
+        """
         out = dataclasses.asdict(self)
         out["cohort_effects"] = list(self.cohort_effects)
         out["target_effects"] = list(self.target_effects)
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name in ADDED_FIELDS:
+            if out[name] == defaults[name]:
+                del out[name]
         return out
+
+
+#: Scenario fields added after the first release (common shocks, inflow, carry-over).
+ADDED_FIELDS = ("area_shock", "ely_shock", "inflow", "carry_over", "carry_months")
 
 
 def _check_range(value: float, name: str, low: float, high: float, whole: bool = False) -> None:
@@ -151,6 +216,17 @@ SCENARIOS: dict[str, Scenario] = {
     "pretrend": Scenario(name="pretrend", pretrend=0.03),
     "spillover": Scenario(name="spillover", spillover=0.5, employment_effect=0.04),
     "attrition": Scenario(name="attrition", attrition=0.01),
+    # Common shocks: an area's municipalities move together (8 % standard deviation of the
+    # untreated stocks, about a year of persistence), so clustering by area matters.
+    "area_shock": Scenario(name="area_shock", area_shock=0.08),
+    # Extra ELY-level shocks (5 %) on top of the calibrated regional cycle.
+    "ely_shock": Scenario(name="ely_shock", ely_shock=0.05),
+    # A fifth as many people again enter the target group during the trial.
+    "inflow": Scenario(name="inflow", inflow=0.2),
+    # Half of the earlier waves' effects persist, decaying over three years: wave-3
+    # comparison municipalities that ran wave 1 or 2 are not clean controls.
+    "carry_over": Scenario(name="carry_over", carry_over=0.5, carry_months=36.0,
+                           employment_effect=0.04),
 }
 
 
