@@ -21,7 +21,7 @@ Sub-commands::
         --out DIR
     evaluation import-statfin --statfin FILE.csv --trials FILE.csv --out DIR
     evaluation report --data DIR --out DIR [--wave W] [--outcomes COL,COL] [--seed S]
-        [--threshold N] [--quiet]
+        [--threshold N] [--quiet] [--validation DIR | --validation-reps R]
 
 Errors the user can fix (bad options, bad data) end with a one-line message on stderr
 and exit status 2, never a traceback.
@@ -124,7 +124,8 @@ def _report(args: argparse.Namespace) -> int:
 
     path = build_report(args.data, args.out, wave=args.wave,
                         outcomes=_columns(args.outcomes) or None, seed=args.seed,
-                        threshold=args.threshold, timeout=args.timeout, quiet=args.quiet)
+                        threshold=args.threshold, timeout=args.timeout, quiet=args.quiet,
+                        validation=args.validation, validation_reps=args.validation_reps)
     print(f"wrote {path}")
     return 0
 
@@ -253,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seconds allowed per notebook cell (default 600)")
     rep.add_argument("--quiet", action="store_true",
                      help="no progress on stderr (notebook i of n, name, elapsed time)")
+    rep.add_argument("--validation", default=None,
+                     help="directory of a finished `evaluation validate` run for the "
+                          "validation chapter (default: run a reduced one into OUT/validation)")
+    rep.add_argument("--validation-reps", type=int, default=20,
+                     help="replications of the reduced validation (default 20)")
     rep.set_defaults(func=_report)
 
     val = sub.add_parser("validate", help="design Monte Carlo: does the whole design recover "

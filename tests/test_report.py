@@ -48,11 +48,14 @@ EFFECTS = ["estimate", "std_error", "ci_lower", "ci_upper", "p_value"]
 CHAPTER_HEADINGS = [
     "1. Data and monitoring indicators", "2. Comparison groups",
     "3. Effects on employment and unemployment", "4. Heterogeneity", "5. Services and costs",
-    "6. Robustness",
+    "6. Robustness", "7. Validation of the design",
 ]
 TITLE = "Municipal employment trials: impact evaluation"
+#: Replications of the reduced validation of every test build (the report's default is 20).
+VALIDATION_REPS = 2
 RERUN_REPORT = (f"evaluation report --data DATA_DIR --out OUT_DIR --wave 3 --outcomes "
-                f"employed,unemployed --seed {SEED} --threshold {THRESHOLD}")
+                f"employed,unemployed --seed {SEED} --threshold {THRESHOLD} "
+                f"--validation-reps {VALIDATION_REPS}")
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -76,7 +79,7 @@ def builds(data_dir, tmp_path_factory):
                                    stdout=handle, stderr=subprocess.STDOUT,
                                    start_new_session=True)
         try:
-            html = build_report(data_dir, first, timeout=300)
+            html = build_report(data_dir, first, timeout=300, validation_reps=VALIDATION_REPS)
             code = process.wait(timeout=900)
         finally:
             if process.poll() is None:
@@ -211,9 +214,11 @@ def test_sections_are_in_reading_order(built):
              "Conclusions", "Appendix: full tables"]
     assert [position[t] for t in order] == sorted(position[t] for t in order)
     # every chapter has sections of its own, except robustness (one page)
-    chapter_starts = [position[t] for t in CHAPTER_HEADINGS]
-    for start, end in itertools.pairwise(chapter_starts):
-        assert any(level == 2 and start < pos < end for level, _, _, pos in found)
+    bounds = [position[t] for t in [*CHAPTER_HEADINGS, "Conclusions"]]
+    for chapter, (start, end) in zip(CHAPTER_HEADINGS, itertools.pairwise(bounds),
+                                     strict=True):
+        if chapter != "6. Robustness":
+            assert any(level == 2 and start < pos < end for level, _, _, pos in found), chapter
 
 
 def test_description_sheet_has_title_date_abstract_keywords(built):
@@ -342,14 +347,15 @@ def test_manifest_records_inputs_seeds_and_parameters(builds, data_dir):
     assert manifest["seeds"] == {"data": SEED, "report": SEED}
     assert manifest["parameters"] == {
         "DATA_DIR": str(data_dir), "OUT_DIR": str(out.resolve()), "WAVE": 3,
-        "OUTCOMES": ["employed", "unemployed"], "SEED": SEED, "THRESHOLD": THRESHOLD}
+        "OUTCOMES": ["employed", "unemployed"], "SEED": SEED, "THRESHOLD": THRESHOLD,
+        "VALIDATION_DIR": str((out / "validation").resolve())}
 
 
 def test_manifest_records_runs_packages_and_commit(builds):
     out, _, _ = builds
     manifest = json.loads((out / "manifest.json").read_text())
     assert [r["notebook"] for r in manifest["notebooks"]] == list(REPORT_ORDER)
-    assert len(manifest["notebooks"]) == 9
+    assert len(manifest["notebooks"]) == len(REPORT_ORDER) == 10
     assert all(r["seconds"] > 0 for r in manifest["notebooks"])
     packages = manifest["packages"]
     assert packages["pandas"] == pd.__version__ and packages["numpy"] == np.__version__
@@ -372,7 +378,7 @@ def test_manifest_lists_every_table_with_its_commands(builds):
         assert (out / entry["file"]).is_file()
         assert entry["rows"] == len(read_table(out, name))
         assert entry["commands"] == index[name]["commands"]
-        assert entry["chapter"] in range(1, 7) and isinstance(entry["individual"], bool)
+        assert entry["chapter"] in range(1, 8) and isinstance(entry["individual"], bool)
     assert len(manifest["tables"]["overall_effects"]["commands"]) == 9
 
 
@@ -455,7 +461,7 @@ def test_html_overall_table_shows_the_csv_numbers(built):
     overall = read_table(out, "overall_effects")
     rows = table_rows(html, 'id="Overall-effects"')
     header = [c for c in rows[0][0] if c]
-    assert header == [*EFFECTS, "true_att"]
+    assert header == [*EFFECTS, "mde", "true_att"]
     data = [(th, td) for th, td in rows if td]
     assert len(data) == len(overall)
     for (th, td), (_, row) in zip(data, overall.iterrows(), strict=True):
@@ -841,7 +847,7 @@ def attrition_build(tmp_path_factory):
     data = tmp_path_factory.mktemp("attrition_data")
     write_synthetic_data(data, scenario="attrition", n_people=PEOPLE, seed=SEED)
     out = tmp_path_factory.mktemp("attrition_report")
-    html = build_report(data, out, timeout=300, quiet=True)
+    html = build_report(data, out, timeout=300, quiet=True, validation_reps=VALIDATION_REPS)
     return out, html.read_text(encoding="utf-8")
 
 
@@ -863,3 +869,37 @@ def test_attrition_warnings_are_shown_next_to_their_table_and_in_the_manifest(
     assert 'class="report-warnings"' in section
     assert escape(persons[0]["message"])[:80] in section
     assert manifest["stderr"] == {}
+
+
+# ------------------------------------------------------------------ validation chapter
+def test_validation_chapter_shows_the_monte_carlo_and_the_manifest_records_it(builds):
+    out, html_path, second = builds
+    manifest = json.loads((out / "manifest.json").read_text())
+    validation = manifest["validation"]
+    assert validation["source"] == "computed" and validation["replications"] == VALIDATION_REPS
+    assert validation["scenario"] == "default" and validation["size"] == "small"
+    assert validation["seed"] == SEED
+    table = read_table(out, "validation")
+    summary = pd.read_csv(out / "validation" / "summary.csv")
+    assert len(table) == len(summary) and (table["replications"] == VALIDATION_REPS).all()
+    np.testing.assert_allclose(table["bias"], summary["bias"], rtol=0)
+    assert set(table["verdict"].str.split(":").str[0]) <= {"meets the criteria", "fails"}
+    # same seed, same replications: the second build's Monte Carlo is identical
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "validation" / "estimates.parquet"),
+                                  pd.read_parquet(second / "validation" / "estimates.parquet"))
+    page = body(html_path.read_text(encoding="utf-8"))
+    start = page.index('id="7.-Validation-of-the-design"')
+    assert f"{VALIDATION_REPS} replications" in page[start:]
+
+
+def test_report_reads_a_finished_validation_run(builds, data_dir, tmp_path):
+    out, _, _ = builds
+    from evaluation.report.build import _prepare_validation
+
+    parameters = {"SEED": SEED, "OUTCOMES": ["employed"]}
+    entry = _prepare_validation(tmp_path, {}, parameters, out / "validation", 99, quiet=True)
+    assert entry["source"] == "read" and entry["replications"] == VALIDATION_REPS
+    assert parameters["VALIDATION_DIR"] == str((out / "validation").resolve())
+    assert not (tmp_path / "validation").exists()  # nothing recomputed
+    with pytest.raises(ReportError, match="holds no validation run"):
+        _prepare_validation(tmp_path, {}, parameters, tmp_path, 2, quiet=True)

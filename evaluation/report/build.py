@@ -8,6 +8,7 @@ so the same notebook runs on the synthetic data or on a real extract.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import re
 import shutil
@@ -25,6 +26,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError
 from nbconvert import HTMLExporter
 
 from evaluation.errors import InvalidOptionError, ReportError
+from evaluation.options import check_count
 from evaluation.report.warning_log import WARNINGS_FILE
 from evaluation.sources.files import sha256_file
 
@@ -33,10 +35,10 @@ from evaluation.sources.files import sha256_file
 REPORT_ORDER: tuple[str, ...] = (
     "00_summary.ipynb", "01_data.ipynb", "02_comparison_groups.ipynb", "03_effects.ipynb",
     "04_heterogeneity.ipynb", "05_services_costs.ipynb", "06_robustness.ipynb",
-    "07_conclusions.ipynb", "08_appendix.ipynb",
+    "07_validation.ipynb", "08_conclusions.ipynb", "09_appendix.ipynb",
 )
 #: Notebooks that read the tables the chapters wrote, so they run after the chapters.
-RUN_LAST: tuple[str, ...] = ("00_summary.ipynb", "07_conclusions.ipynb", "08_appendix.ipynb")
+RUN_LAST: tuple[str, ...] = ("00_summary.ipynb", "08_conclusions.ipynb", "09_appendix.ipynb")
 #: The chapters proper (what the report's sections are checked against).
 CHAPTERS: tuple[str, ...] = tuple(n for n in REPORT_ORDER if n not in RUN_LAST)
 #: The report notebooks, shipped inside the package (``notebooks/`` at the top of the
@@ -229,7 +231,8 @@ def report_parameters(data_dir: Path, out_dir: Path, data_manifest: dict[str, An
 def build_report(data_dir: str | Path, out_dir: str | Path, *, wave: int | None = None,
                  outcomes: list[str] | None = None, seed: int | None = None,
                  threshold: int = 5, notebooks_dir: str | Path | None = None,
-                 timeout: int = 600, quiet: bool = False) -> Path:
+                 timeout: int = 600, quiet: bool = False,
+                 validation: str | Path | None = None, validation_reps: int = 20) -> Path:
     """Execute every notebook on the data in ``data_dir``; write the report and a manifest.
 
     Parameters
@@ -249,6 +252,13 @@ def build_report(data_dir: str | Path, out_dir: str | Path, *, wave: int | None 
         Seconds allowed per cell.
     quiet
         Do not show progress on stderr (notebook i of n, its name, elapsed time).
+    validation
+        Directory of a finished ``evaluation validate`` run for the validation chapter;
+        None runs a reduced one (``validation_reps`` replications at ``--size small`` of the
+        data's scenario, or ``default`` for real data) into ``out_dir/validation``, reusing
+        the replications a previous build left there.
+    validation_reps
+        Replications of the reduced validation.
 
     Returns
     -------
@@ -267,7 +277,10 @@ def build_report(data_dir: str | Path, out_dir: str | Path, *, wave: int | None 
     data_manifest = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))
     parameters = report_parameters(data_dir, out_dir, data_manifest, wave=wave,
                                    outcomes=outcomes, seed=seed, threshold=threshold)
+    check_count("validation_reps", validation_reps, 1)
     out_dir.mkdir(parents=True, exist_ok=True)
+    checked = _prepare_validation(out_dir, data_manifest, parameters, validation,
+                                  validation_reps, quiet)
     shutil.rmtree(out_dir / "tables", ignore_errors=True)  # no stale tables or warnings
     (out_dir / WARNINGS_FILE).unlink(missing_ok=True)
     executed_dir = out_dir / "notebooks"
@@ -286,6 +299,9 @@ def build_report(data_dir: str | Path, out_dir: str | Path, *, wave: int | None 
     html_path.write_text(render_html(combine(chapters), title), encoding="utf-8")
     manifest = report_manifest(data_dir, out_dir, data_manifest, parameters, chapters,
                                git_commit(notebooks))
+    manifest["validation"] = checked
+    if checked["source"] == "computed":
+        manifest["rerun"]["report"] += f" --validation-reps {validation_reps}"
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n",
                                            encoding="utf-8")
     return html_path
@@ -330,6 +346,41 @@ def report_manifest(data_dir: Path, out_dir: Path, data_manifest: dict[str, Any]
                          "data path by DATA_DIR if the data moved).",
         },
     }
+
+
+def _prepare_validation(out_dir: Path, data_manifest: dict[str, Any],
+                        parameters: dict[str, Any], validation: str | Path | None,
+                        reps: int, quiet: bool) -> dict[str, Any]:
+    """Read or run the design Monte Carlo of the validation chapter; its manifest entry.
+
+    Sets ``parameters["VALIDATION_DIR"]`` for the notebooks.
+    """
+    from evaluation.report.chapters.validation import validation_config, validation_table
+    from evaluation.synthetic.scenario import SCENARIOS
+
+    if validation is not None:
+        directory = Path(validation).resolve()
+        source = "read"
+    else:
+        from evaluation.validation import validate
+
+        directory = (out_dir / "validation").resolve()
+        name = (data_manifest.get("scenario") or {}).get("name")
+        scenario = name if name in SCENARIOS else "default"
+        workers = 2 if (os.cpu_count() or 1) >= 2 else 1
+        try:
+            validate(directory, scenario=scenario, reps=reps, size="small",
+                     seed=parameters["SEED"], outcomes=parameters["OUTCOMES"],
+                     workers=workers, quiet=quiet)
+        except InvalidOptionError as exc:
+            raise ReportError(f"the validation run in {directory} cannot be reused ({exc}); "
+                              "remove that directory or pass --validation DIR.") from exc
+        source = "computed"
+    config = validation_config(directory)
+    validation_table(directory)  # a finished run: its summary exists
+    replications = len(list((directory / "replications").glob("rep-*.parquet")))
+    parameters["VALIDATION_DIR"] = str(directory)
+    return {"source": source, "dir": str(directory), "replications": replications, **config}
 
 
 def _read_warnings(out_dir: Path) -> list[dict[str, Any]]:

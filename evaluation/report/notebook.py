@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from evaluation.estimators.results import minimum_detectable_effect
 from evaluation.report.study import Study
 from evaluation.report.warning_log import warning_lines
 
@@ -128,8 +129,16 @@ def finish(study: Study, context: str = "end of chapter") -> None:
 
 
 def effect_sentence(row: pd.Series, unit: str = "") -> str:
-    """Describe an effect: ``+0.0123 (95 % CI ... to ...; not statistically significant)``."""
-    verdict = ("statistically significant at the 5 % level" if row["p_value"] < 0.05
-               else "not statistically significant")
+    """Describe an effect: ``+0.0123 (95 % CI ... to ...; not statistically significant ...)``.
+
+    A null result states its minimum detectable effect (5 % test, 80 % power), so a reader
+    sees which effects the data could have found.
+    """
+    if row["p_value"] < 0.05:
+        verdict = "statistically significant at the 5 % level"
+    else:
+        mde = float(minimum_detectable_effect(row["std_error"]))
+        verdict = (f"not statistically significant; effects smaller than ±{mde:.4f}{unit} "
+                   "could not be detected with 80 % power")
     return (f"{row['estimate']:+.4f}{unit} (95 % CI {row['ci_lower']:+.4f} to "
             f"{row['ci_upper']:+.4f}; {verdict})")

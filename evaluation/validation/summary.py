@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
 
+from evaluation.estimators.results import minimum_detectable_effect
 from evaluation.protocol import new_axes
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 #: Columns that identify one estimate across replications.
 KEYS = ["level", "outcome", "design", "estimator"]
 #: Multiplier of the standard error giving the minimum detectable effect (5 %, 80 % power).
-MDE_FACTOR = float(ndtri(0.975) + ndtri(0.80))
+MDE_FACTOR = float(minimum_detectable_effect(1.0))
 #: Truths smaller than this in absolute value count as a null effect (size, not power).
 NULL_TOLERANCE = 1e-12
 

@@ -6,8 +6,8 @@ individual-level data leave these functions only through
 :func:`evaluation.report.disclosure.disclose`.
 
 ``data`` (chapter 1), ``comparison_groups`` (2), ``effects`` (3), ``heterogeneity`` (4),
-``services_costs`` (5) and ``robustness`` (6); ``common`` holds what they share. The
-functions are also importable from this package directly.
+``services_costs`` (5), ``robustness`` (6) and ``validation`` (7); ``common`` holds what
+they share. The functions are also importable from this package directly.
 """
 
 from evaluation.report.chapters.common import EFFECT_COLUMNS
@@ -59,6 +59,11 @@ from evaluation.report.chapters.services_costs import (
     cost_shift,
     service_effects,
 )
+from evaluation.report.chapters.validation import (
+    validation_config,
+    validation_rows,
+    validation_table,
+)
 
 __all__ = [
     "COST_QUANTITIES",
@@ -97,5 +102,8 @@ __all__ = [
     "subgroup_effects",
     "subsidy_costs",
     "target_group_counts",
+    "validation_config",
+    "validation_rows",
+    "validation_table",
     "wave_effects",
 ]

@@ -10,6 +10,7 @@ import pandas as pd
 from evaluation.estimators.callaway_santanna import CallawaySantAnna
 from evaluation.estimators.compare import EstimatorComparison, compare_estimators
 from evaluation.estimators.imputation import ImputationDiD
+from evaluation.estimators.results import minimum_detectable_effect
 from evaluation.report.chapters.common import EFFECT_COLUMNS, overall_row
 from evaluation.report.study import (
     MUNICIPAL_FILE,
@@ -45,7 +46,8 @@ def overall_effects(study: Study, estimators: Sequence[str] = OVERALL_ESTIMATORS
     -------
     pandas.DataFrame
         ``level, outcome, estimator, estimate, std_error, ci_lower, ci_upper, p_value``,
-        ``true_att`` (synthetic data; NaN otherwise) and ``command``.
+        ``mde`` (the minimum detectable effect, 5 % test with 80 % power), ``true_att``
+        (synthetic data; NaN otherwise) and ``command``.
     """
     rows = []
     for spec in overall_specs(study, estimators):
@@ -55,6 +57,7 @@ def overall_effects(study: Study, estimators: Sequence[str] = OVERALL_ESTIMATORS
         rows.append({"level": level, "outcome": spec.outcome,
                      "estimator": spec.options["estimator"],
                      **{c: float(row[c]) for c in EFFECT_COLUMNS},
+                     "mde": float(minimum_detectable_effect(row["std_error"])),
                      "true_att": np.nan if truth is None else truth,
                      "command": spec.command(study.data_dir)})
     return pd.DataFrame(rows)

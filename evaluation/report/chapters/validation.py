@@ -1,0 +1,68 @@
+"""Chapter 7 (validation of the design): the design Monte Carlo behind the headline numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evaluation.errors import ReportError
+
+#: What a validated headline number needs (issue criteria): |bias| at most this share of the
+#: SD of its errors, and 95 % intervals covering the truth this often.
+MAX_BIAS_SHARE = 0.1
+COVERAGE_RANGE = (0.92, 0.98)
+#: Columns of the validation table, in order.
+VALIDATION_COLUMNS = ["level", "outcome", "design", "estimator", "replications", "truth",
+                      "bias", "sd_error", "bias_share", "mean_se", "se_sd", "coverage",
+                      "coverage_mcse", "size", "power", "mde", "verdict"]
+
+
+def validation_config(directory: str | Path) -> dict[str, Any]:
+    """Return the settings of a validation run (scenario, size, seed, designs, outcomes)."""
+    path = Path(directory) / "config.json"
+    if not path.is_file():
+        raise ReportError(f"{directory} holds no validation run (no config.json); run "
+                          "`evaluation validate --out DIR` or let the report compute one.")
+    return json.loads(path.read_text())
+
+
+def validation_rows(directory: str | Path) -> pd.DataFrame:
+    """Return every replication's estimates of a validation run (``estimates.parquet``)."""
+    path = Path(directory) / "estimates.parquet"
+    if not path.is_file():
+        raise ReportError(f"{path} does not exist; the validation run in {directory} has not "
+                          "finished (rerun `evaluation validate` with the same settings).")
+    return pd.read_parquet(path)
+
+
+def _verdict(row: pd.Series) -> str:
+    problems = []
+    if abs(row["bias_share"]) > MAX_BIAS_SHARE:
+        problems.append(f"|bias| = {abs(row['bias_share']):.2f} SD")
+    low, high = COVERAGE_RANGE
+    if not low <= row["coverage"] <= high:
+        problems.append(f"coverage {row['coverage']:.2f}")
+    return "meets the criteria" if not problems else "fails: " + ", ".join(problems)
+
+
+def validation_table(directory: str | Path) -> pd.DataFrame:
+    """Bias, coverage, size or power and MDE of every design, with a verdict per row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`VALIDATION_COLUMNS`: the summary of the run plus ``bias_share`` (bias / SD of
+        the errors) and ``verdict`` (whether |bias| <= :data:`MAX_BIAS_SHARE` SD and
+        coverage lies in :data:`COVERAGE_RANGE`).
+    """
+    path = Path(directory) / "summary.csv"
+    if not path.is_file():
+        raise ReportError(f"{path} does not exist; run `evaluation validate --out "
+                          f"{directory}` first.")
+    table = pd.read_csv(path)
+    table["bias_share"] = table["bias"] / table["sd_error"]
+    table["verdict"] = table.apply(_verdict, axis=1)
+    return table[VALIDATION_COLUMNS]
