@@ -379,7 +379,9 @@ def test_manifest_lists_every_table_with_its_commands(builds):
         assert entry["rows"] == len(read_table(out, name))
         assert entry["commands"] == index[name]["commands"]
         assert entry["chapter"] in range(1, 8) and isinstance(entry["individual"], bool)
-    assert len(manifest["tables"]["overall_effects"]["commands"]) == 9
+    # 3 estimators x (municipal rate + employed, unemployed + open-market employment and
+    # extended unemployment)
+    assert len(manifest["tables"]["overall_effects"]["commands"]) == 15
 
 
 def test_manifest_rerun_commands(builds, data_dir, tmp_path):
@@ -420,7 +422,7 @@ def _rerun(command: str, output) -> pd.Series:
 def test_overall_effects_equal_the_command_line(builds, data_dir, tmp_path):
     out, _, _ = builds
     overall = read_table(out, "overall_effects")
-    assert len(overall) == 9
+    assert len(overall) == 15
     assert set(overall["estimator"]) == {"cs", "bjs", "twfe"}
     assert overall[["level", "outcome"]].drop_duplicates().values.tolist() == [
         ["municipalities", "unemployment_rate"], ["jobseekers", "employed"],

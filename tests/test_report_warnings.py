@@ -144,3 +144,33 @@ def test_distinct_designs_keeps_rows_that_differ():
     assert list(out["design"]) == ["a", "b"]
     assert out["same_as"].tolist() == ["c (identical estimate and standard error on these "
                                        "data)", ""]
+
+
+def test_overall_effects_add_open_market_and_extended_unemployment(default_dir):
+    study = Study(default_dir)
+    overall = chapters.overall_effects(study, estimators=("cs",))
+    assert list(overall["outcome"]) == ["unemployment_rate", "employed", "unemployed",
+                                        "employed_open", "extended_unemployed"]
+    rows = overall.set_index("outcome")
+    # extended unemployment is unemployment plus services: the truths add up
+    truth = {o: study.true_overall("jobseekers", o)
+             for o in ("unemployed", "in_services", "extended_unemployed")}
+    assert truth["extended_unemployed"] == pytest.approx(truth["unemployed"]
+                                                         + truth["in_services"], abs=1e-12)
+    assert rows.loc["extended_unemployed", "true_att"] == truth["extended_unemployed"]
+    text = chapters.what_moved(overall)
+    assert "Open unemployment changed by" in text and "extended unemployment" in text
+    assert "open-market employment by" in text
+
+
+def test_what_moved_names_the_shift_into_services():
+    overall = pd.DataFrame({
+        "level": "jobseekers", "estimator": "cs",
+        "outcome": ["unemployed", "extended_unemployed", "employed", "employed_open"],
+        "estimate": [-0.03, 0.001, 0.002, 0.001], "p_value": [0.001, 0.8, 0.7, 0.9]})
+    text = chapters.what_moved(overall)
+    assert text.startswith("Open unemployment changed by -3.0 percentage points "
+                           "(significant at 5 %) and extended unemployment")
+    assert "the difference is the move from open unemployment into services" in text
+    assert "Employment changed by +0.2 percentage points (not significant at 5 %)" in text
+    assert chapters.what_moved(overall.iloc[:0]) == ""

@@ -47,7 +47,12 @@ OUTCOME_LABELS = {
     "lms_cost_state": "subsidy paid by the state, EUR/month",
     "lms_cost_municipal": "subsidy paid by the municipality, EUR/month",
     "unemployment_rate": "unemployment rate, %",
+    "extended_unemployed": "extended unemployment (unemployed or in services)",
 }
+#: Outcomes the overall-effect table adds to ``OUTCOMES``, as the trial evaluations
+#: reported them: open-market employment next to all employment, and extended unemployment
+#: next to unemployment (a move from open unemployment into services is no employment effect).
+HEADLINE_EXTRAS = ("employed_open", "extended_unemployed")
 
 
 def check_data_dir(data_dir: Path) -> None:

@@ -56,10 +56,14 @@ BURN_IN = 24
 #: Outcomes for which true effects are reported (0/1 per person-month, or EUR per month).
 JOBSEEKER_OUTCOMES = ("unemployed", "employed_open", "employed_subsidised", "employed",
                       "in_education", "in_services", "outside_labour_force", "plan",
-                      "lms_cost", "lms_cost_state", "lms_cost_municipal")
+                      "lms_cost", "lms_cost_state", "lms_cost_municipal",
+                      "extended_unemployed")
 _STATE_OUTCOMES = {"unemployed": (U,), "employed_open": (E,), "employed_subsidised": (S,),
                    "employed": (E, S), "in_education": (ED,), "in_services": (SV,),
-                   "outside_labour_force": (O,)}
+                   "outside_labour_force": (O,),
+                   # unemployed or in activation services (the wave-2 evaluation's measure):
+                   # moving people into services does not lower it
+                   "extended_unemployed": (U, SV)}
 
 
 @dataclass

@@ -38,6 +38,7 @@ from evaluation.report.chapters.effects import (
     overall_effects,
     overall_specs,
     pretrend_tests,
+    what_moved,
 )
 from evaluation.report.chapters.heterogeneity import (
     SUBGROUPS,
@@ -106,4 +107,5 @@ __all__ = [
     "validation_rows",
     "validation_table",
     "wave_effects",
+    "what_moved",
 ]

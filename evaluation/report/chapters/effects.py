@@ -13,6 +13,7 @@ from evaluation.estimators.imputation import ImputationDiD
 from evaluation.estimators.results import minimum_detectable_effect
 from evaluation.report.chapters.common import EFFECT_COLUMNS, overall_row
 from evaluation.report.study import (
+    HEADLINE_EXTRAS,
     MUNICIPAL_FILE,
     MUNICIPAL_OUTCOME,
     EstimateSpec,
@@ -29,9 +30,17 @@ EVENT_ESTIMATORS = ("cs", "sa", "bjs", "twfe")
 
 def overall_specs(study: Study, estimators: Sequence[str] = OVERALL_ESTIMATORS
                   ) -> list[EstimateSpec]:
-    """Specs of the overall-effect table: municipal rate and each individual outcome."""
+    """Specs of the overall-effect table: municipal rate and each individual outcome.
+
+    The individual outcomes are ``study.outcomes`` followed by the
+    :data:`~evaluation.report.study.HEADLINE_EXTRAS` the data carry (open-market
+    employment, extended unemployment).
+    """
     specs = []
-    targets = [study.municipal_spec()] + [study.jobseeker_spec(o) for o in study.outcomes]
+    extras = [o for o in HEADLINE_EXTRAS
+              if o not in study.outcomes and o in study.jobseekers.columns]
+    targets = [study.municipal_spec()] + [study.jobseeker_spec(o)
+                                          for o in (*study.outcomes, *extras)]
     for base in targets:
         for name in estimators:
             specs.append(base.with_options(estimator=name, aggregate="simple"))
@@ -88,3 +97,34 @@ def pretrend_tests(study: Study, outcomes: Sequence[str] | None = None) -> pd.Da
                      "cs_p_value": cs.p_value, "bjs_leads_test": bjs.as_text(),
                      "bjs_p_value": bjs.p_value})
     return pd.DataFrame(rows)
+
+
+def what_moved(overall: pd.DataFrame) -> str:
+    """Say in words what moved where, from the CS rows of the overall-effect table.
+
+    Open unemployment is set beside extended unemployment (unemployed or in services) and
+    all employment beside open-market employment, so that a move from unemployment into
+    services is not read as an employment effect. Outcomes absent from the table are left
+    out; an empty string when none of the pairs is there.
+    """
+    rows = overall[(overall["estimator"] == "cs") & (overall["level"] == "jobseekers")]
+    cs = rows.set_index("outcome")
+
+    def change(outcome: str) -> str:
+        row = cs.loc[outcome]
+        verdict = "significant" if row["p_value"] < 0.05 else "not significant"
+        return f"{100 * row['estimate']:+.1f} percentage points ({verdict} at 5 %)"
+
+    sentences = []
+    if {"unemployed", "extended_unemployed"} <= set(cs.index):
+        text = (f"Open unemployment changed by {change('unemployed')} and extended "
+                f"unemployment (unemployed or in services) by "
+                f"{change('extended_unemployed')}")
+        if cs.loc["unemployed", "estimate"] < cs.loc["extended_unemployed", "estimate"]:
+            text += ("; the difference is the move from open unemployment into services, "
+                     "which is not an employment effect")
+        sentences.append(text + ".")
+    if {"employed", "employed_open"} <= set(cs.index):
+        sentences.append(f"Employment changed by {change('employed')}, open-market employment "
+                         f"by {change('employed_open')}.")
+    return " ".join(sentences)
