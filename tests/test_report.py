@@ -426,7 +426,8 @@ def test_overall_effects_equal_the_command_line(builds, data_dir, tmp_path):
     assert set(overall["estimator"]) == {"cs", "bjs", "twfe"}
     assert overall[["level", "outcome"]].drop_duplicates().values.tolist() == [
         ["municipalities", "unemployment_rate"], ["jobseekers", "employed"],
-        ["jobseekers", "unemployed"]]
+        ["jobseekers", "unemployed"], ["jobseekers", "employed_open"],
+        ["jobseekers", "extended_unemployed"]]
     for k, row in overall.iterrows():
         assert f"--data {data_dir}/" in row["command"]
         assert f"--estimator {row['estimator']}" in row["command"]
