@@ -105,10 +105,13 @@ class EstimatorEntry:
     def estimate(self, panel: Panel, aggregate: str = "none", alpha: float = 0.05,
                  **options: Any) -> EstimationResult:
         """Fit on ``panel`` and aggregate as ``aggregate`` asks."""
-        result = self.build(aggregate, alpha, **options).fit(panel)
+        return self.aggregated(self.build(aggregate, alpha, **options).fit(panel), aggregate)
+
+    def aggregated(self, result: EstimationResult, aggregate: str) -> EstimationResult:
+        """Turn a fitted result into the ``aggregate`` the estimator reports."""
         if aggregate in self.aggregate_after_fit:
-            result = result.aggregate(aggregate)
-        elif aggregate in self.overall_only:
+            return result.aggregate(aggregate)
+        if aggregate in self.overall_only:
             result.table = result.table.iloc[0:0]
         return result
 
@@ -249,10 +252,8 @@ def run_event_study(name: str, panel: Panel, alpha: float = 0.05) -> EstimationR
                                  f"{', '.join(comparable())}.")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        estimator = entry.load()(alpha=alpha, **entry.comparison)
-        result = estimator.fit(panel)
-        if "event" in entry.aggregate_after_fit:
-            result = result.aggregate("event")
+        fitted = entry.load()(alpha=alpha, **entry.comparison).fit(panel)
+        result = entry.aggregated(fitted, "event")
     for item in caught:
         result.warnings.append(f"{item.category.__name__}: {item.message}")
         warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
