@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluation.estimators import CallawaySantAnna
 from evaluation.report import chapters
-from evaluation.report.chapters.common import EFFECT_COLUMNS, overall_row
+from evaluation.report.chapters.common import EFFECT_COLUMNS
 from evaluation.report.study import Study
 
 #: Columns of a design's rows (the engine adds replication, seed and warnings).
@@ -64,11 +63,9 @@ def matched_design(study: Study) -> pd.DataFrame:
     matched = chapters.match_people(study)
     rows = []
     for outcome in study.outcomes:
-        fit = CallawaySantAnna().fit(chapters.matched_panel(study, outcome, matched))
-        row = overall_row(fit.aggregate("simple").to_frame())
         rows.append({"level": "jobseekers", "outcome": outcome,
                      "design": "matched comparison", "estimator": "cs",
-                     **{c: float(row[c]) for c in EFFECT_COLUMNS},
+                     **chapters.matched_effect(study, outcome, matched),
                      "truth": _truth(study.true_overall("jobseekers", outcome))})
     return pd.DataFrame(rows)
 

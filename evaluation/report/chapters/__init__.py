@@ -50,6 +50,7 @@ from evaluation.report.chapters.heterogeneity import (
 from evaluation.report.chapters.robustness import (
     PERSON_CONTROLS,
     distinct_designs,
+    matched_effect,
     matched_panel,
     placebo_effect,
     robustness_table,
@@ -85,6 +86,7 @@ __all__ = [
     "has_costs",
     "match_municipalities",
     "match_people",
+    "matched_effect",
     "matched_panel",
     "monthly_shares",
     "municipal_cost_share",

@@ -61,10 +61,8 @@ def robustness_table(study: Study, outcome: str, matched: MatchResult | None = N
         rows.append({"design": label, **{c: float(row[c]) for c in EFFECT_COLUMNS},
                      "command": spec.command(study.data_dir)})
     if matched is not None:
-        row = overall_row(CallawaySantAnna().fit(matched_panel(study, outcome, matched))
-                          .aggregate("simple").to_frame())
         rows.append({"design": "CS on the matched comparison (weights)",
-                     **{c: float(row[c]) for c in EFFECT_COLUMNS}, "command": ""})
+                     **matched_effect(study, outcome, matched), "command": ""})
     rows.append({"design": f"placebo: trial start {placebo_months} months earlier",
                  **placebo_effect(study, outcome, placebo_months), "command": ""})
     table = distinct_designs(pd.DataFrame(rows))
@@ -104,6 +102,13 @@ def matched_panel(study: Study, outcome: str, matched: MatchResult) -> Panel:
     positive matching weight, weighted by it), never by position in the match table.
     """
     return matched.apply(study.jobseeker_panel(outcome))
+
+
+def matched_effect(study: Study, outcome: str, matched: MatchResult) -> dict:
+    """Overall CS effect on the matched comparison (:func:`matched_panel`)."""
+    fit = CallawaySantAnna().fit(matched_panel(study, outcome, matched))
+    row = overall_row(fit.aggregate("simple").to_frame())
+    return {c: float(row[c]) for c in EFFECT_COLUMNS}
 
 
 def placebo_effect(study: Study, outcome: str, months: int = 12) -> dict:
