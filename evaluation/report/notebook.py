@@ -70,6 +70,19 @@ def setup(data_dir: str, out_dir: str, wave: int, outcomes: Sequence[str], seed:
     return study
 
 
+def show_figures() -> None:
+    """Display every open figure below the cell and close it.
+
+    This is what pyplot's ``show`` does with the inline backend; the notebooks call this
+    instead, so that no code of the package shows figures through pyplot.
+    """
+    import matplotlib.pyplot as plt
+
+    for number in plt.get_fignums():
+        _display(plt.figure(number))
+    plt.close("all")
+
+
 def warnings_html(lines: Sequence[str]) -> str:
     """Return the warning box shown below a table or figure (empty when no warnings)."""
     if not lines:
