@@ -357,6 +357,7 @@ def _prepare_validation(out_dir: Path, data_manifest: dict[str, Any],
     """
     from evaluation.report.chapters.validation import validation_config, validation_table
     from evaluation.synthetic.scenario import SCENARIOS
+    from evaluation.validation.summary import REPLICATIONS_DIR, finished_replications
 
     if validation is not None:
         directory = Path(validation).resolve()
@@ -378,7 +379,7 @@ def _prepare_validation(out_dir: Path, data_manifest: dict[str, Any],
         source = "computed"
     config = validation_config(directory)
     validation_table(directory)  # a finished run: its summary exists
-    replications = len(list((directory / "replications").glob("rep-*.parquet")))
+    replications = len(finished_replications(directory / REPLICATIONS_DIR))
     parameters["VALIDATION_DIR"] = str(directory)
     return {"source": source, "dir": str(directory), "replications": replications, **config}
 

@@ -30,16 +30,20 @@ from evaluation.simulate import write_synthetic_data
 from evaluation.synthetic.scenario import DEFAULT_SEED, SCENARIOS
 from evaluation.validation.designs import DESIGNS, SIZES
 from evaluation.validation.executors import run_dask, run_joblib, run_serial
-from evaluation.validation.summary import plot_distributions, summarize
+from evaluation.validation.summary import (
+    CONFIG_FILE,
+    ESTIMATES_FILE,
+    FIGURE_FILE,
+    REPLICATIONS_DIR,
+    SUMMARY_FILE,
+    finished_replications,
+    plot_distributions,
+    summarize,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-CONFIG_FILE = "config.json"
-REPLICATIONS_DIR = "replications"
-ESTIMATES_FILE = "estimates.parquet"
-SUMMARY_FILE = "summary.csv"
-FIGURE_FILE = "distributions.png"
 
 
 def replication_seed(seed: int, replication: int) -> int:
@@ -176,10 +180,6 @@ def _replication_file(directory: Path, replication: int) -> Path:
     return directory / f"rep-{replication:06d}.parquet"
 
 
-def _finished(directory: Path) -> set[int]:
-    return {int(p.stem.split("-")[1]) for p in directory.glob("rep-*.parquet")}
-
-
 def validate(out_dir: str | Path, *, scenario: str = "default", reps: int = 200,
              size: str = "small", seed: int = DEFAULT_SEED,
              designs: Sequence[str] | None = None,
@@ -238,7 +238,7 @@ def validate(out_dir: str | Path, *, scenario: str = "default", reps: int = 200,
     _check_config(out, config)
     directory.mkdir(parents=True, exist_ok=True)
     wanted = range(reps)
-    done = _finished(directory) & set(wanted)
+    done = finished_replications(directory) & set(wanted)
     todo = [(config, r) for r in wanted if r not in done]
     if scheduler is not None:
         results = run_dask(run_replication, todo, scheduler)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -12,6 +13,19 @@ from evaluation.protocol import new_axes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+
+#: Files of a run's directory (written by :func:`evaluation.validation.engine.validate`,
+#: read by the report's validation chapter).
+CONFIG_FILE = "config.json"
+REPLICATIONS_DIR = "replications"
+ESTIMATES_FILE = "estimates.parquet"
+SUMMARY_FILE = "summary.csv"
+FIGURE_FILE = "distributions.png"
+
+
+def finished_replications(directory: Path) -> set[int]:
+    """Numbers of the replications written to ``directory`` (``rep-NNNNNN.parquet``)."""
+    return {int(p.stem.split("-")[1]) for p in Path(directory).glob("rep-*.parquet")}
 
 #: Columns that identify one estimate across replications.
 KEYS = ["level", "outcome", "design", "estimator"]

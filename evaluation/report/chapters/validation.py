@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from evaluation.errors import ReportError
+from evaluation.validation.summary import CONFIG_FILE, ESTIMATES_FILE, SUMMARY_FILE
 
 #: What a validated headline number needs (issue criteria): |bias| at most this share of the
 #: SD of its errors, and 95 % intervals covering the truth this often.
@@ -22,7 +23,7 @@ VALIDATION_COLUMNS = ["level", "outcome", "design", "estimator", "replications",
 
 def validation_config(directory: str | Path) -> dict[str, Any]:
     """Return the settings of a validation run (scenario, size, seed, designs, outcomes)."""
-    path = Path(directory) / "config.json"
+    path = Path(directory) / CONFIG_FILE
     if not path.is_file():
         raise ReportError(f"{directory} holds no validation run (no config.json); run "
                           "`evaluation validate --out DIR` or let the report compute one.")
@@ -31,7 +32,7 @@ def validation_config(directory: str | Path) -> dict[str, Any]:
 
 def validation_rows(directory: str | Path) -> pd.DataFrame:
     """Return every replication's estimates of a validation run (``estimates.parquet``)."""
-    path = Path(directory) / "estimates.parquet"
+    path = Path(directory) / ESTIMATES_FILE
     if not path.is_file():
         raise ReportError(f"{path} does not exist; the validation run in {directory} has not "
                           "finished (rerun `evaluation validate` with the same settings).")
@@ -58,7 +59,7 @@ def validation_table(directory: str | Path) -> pd.DataFrame:
         the errors) and ``verdict`` (whether |bias| <= :data:`MAX_BIAS_SHARE` SD and
         coverage lies in :data:`COVERAGE_RANGE`).
     """
-    path = Path(directory) / "summary.csv"
+    path = Path(directory) / SUMMARY_FILE
     if not path.is_file():
         raise ReportError(f"{path} does not exist; run `evaluation validate --out "
                           f"{directory}` first.")
