@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="address of a Dask distributed scheduler (tcp://host:port)")
     val.add_argument("--designs", default="",
                      help="comma-separated designs (default all: overall, services, placebo, "
-                          "matched)")
+                          "matched, alternatives)")
     val.add_argument("--outcomes", default="",
                      help="comma-separated individual-level outcomes (default employed,"
                           "unemployed)")

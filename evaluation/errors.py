@@ -77,6 +77,10 @@ class SimulationError(EvaluationError, ValueError):
     """Simulator parameters are invalid or inconsistent."""
 
 
+class CohortError(EvaluationError, ValueError):
+    """Person-month data cannot define the target-group cohort or its covariates."""
+
+
 class StatFinError(EvaluationError, ValueError):
     """A StatFin export or a trial-assignment file could not be read into the panel schema."""
 

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.errors import SimulationError
+from evaluation.sources.cohort import add_reference_covariates
 from evaluation.sources.files import sha256_file
 from evaluation.sources.trials import WAVES, Wave, month_index, wave
 from evaluation.synthetic import jobseekers as js
@@ -345,6 +346,10 @@ def simulate_jobseekers(
              js.person_lms_costs(with_trial, people.era_member, months))
     start = month_index(w.start)
     reference = int(np.flatnonzero(t == start - scenario.anticipation - 1)[0])
+    exit_month = (_rng(seed, _ATTRITION).geometric(scenario.attrition, n_people)
+                  if scenario.attrition > 0 else None)
+    if exit_month is not None:  # who has left the registers is in no reference-month cohort
+        target[:n_people] &= exit_month > reference
     units = _people_table(design, people, target, w.number, reference, with_trial)
     member = units["treated"].to_numpy()
     neighbour_muni = design.neighbour[people.municipality, w.number - 1]
@@ -389,7 +394,6 @@ def simulate_jobseekers(
     if scenario.attrition > 0:
         # Everyone is observed in the first month; a person leaves after `exit_month`
         # months (an entrant's clock starts with the spell: no one leaves before entering).
-        exit_month = _rng(seed, _ATTRITION).geometric(scenario.attrition, n_people)
         if entrants is not None:
             exit_month = np.r_[exit_month, entrants.spell_start - t[0] + inflow_rng.geometric(
                 scenario.attrition, entrants.entry.size)]
@@ -569,10 +573,12 @@ def write_synthetic_data(
         "truth_municipalities.parquet": muni.truth,
     }
     files = {name: _write_parquet(frame, out / name) for name, frame in tables.items()}
-    del muni, tables
     people = simulate_jobseekers(n_people, wave_number=wave_number, scenario=scenario, seed=seed,
                                  n_municipalities=n_municipalities)
-    for name, frame in (("jobseekers.parquet", people.data),
+    reference = month_index(wave(wave_number).start) - scenario.anticipation - 1
+    data = add_reference_covariates(people.data, reference, muni.data)
+    del muni, tables
+    for name, frame in (("jobseekers.parquet", data),
                         ("jobseeker_info.parquet", people.units),
                         ("truth_jobseekers.parquet", people.truth)):
         files[name] = _write_parquet(frame, out / name)
@@ -585,6 +591,7 @@ def write_synthetic_data(
         "n_municipalities": n_municipalities,
         "n_people": n_people,
         "jobseeker_wave": wave_number,
+        "reference_t": reference,
         "time_index": "t = months since December 2009 (2010M01 = 1); cohort 0 = never treated",
         "files": files,
     }

@@ -14,6 +14,7 @@ from evaluation.report.build import _Progress
 from evaluation.report.study import Study
 from evaluation.report.warning_log import WARNINGS_FILE, WarningLog, warning_lines
 from evaluation.simulate import write_synthetic_data
+from evaluation.sources.cohort import COHORT_COVARIATES
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +104,8 @@ def test_matched_row_uses_exactly_the_matched_persons_and_weights(default_dir):
     from evaluation import Panel
 
     by_hand = Panel(data, unit="person", time="t", outcome="employed", cohort="cohort",
-                    never_treated=0, cluster="municipality", weights="w")
+                    never_treated=0, cluster="municipality", weights="w",
+                    covariates=list(COHORT_COVARIATES))  # matched and regression-adjusted
     expected = CallawaySantAnna().fit(by_hand).aggregate("simple").overall["estimate"].iloc[0]
     table = chapters.robustness_table(study, "employed", matched)
     row = table[table["design"] == "CS on the matched comparison (weights)"].iloc[0]
@@ -129,7 +131,7 @@ def test_robustness_counts_distinct_designs_with_the_reason(default_dir):
     table = chapters.robustness_table(study, "employed")
     designs = list(table["design"])
     assert "CS, not-yet-treated controls" not in designs  # = never treated: one start date
-    base = table.set_index("design").loc["baseline: CS, never-treated, doubly robust"]
+    base = table.set_index("design").loc[chapters.BASELINE]
     assert "CS, not-yet-treated controls (with one start date" in base["same_as"]
     bjs = table.set_index("design").loc["imputation (BJS)"]
     assert "two-stage (Gardner)" in bjs["same_as"] and "static TWFE" in bjs["same_as"]

@@ -27,6 +27,7 @@ from evaluation.simulate import (
     simulate_municipalities,
     write_synthetic_data,
 )
+from evaluation.sources.cohort import REFERENCE_COVARIATES
 from evaluation.sources.trials import month_index, wave
 from evaluation.synthetic.effects import effect_paths
 from evaluation.synthetic.scenario import ADDED_FIELDS
@@ -43,9 +44,9 @@ REFERENCE_CONTENT = {
     "jobseekers/anticipation/data": "29a17c817f83bcb9",
     "jobseekers/anticipation/truth": "62d8a2a418f35b5e",
     "jobseekers/anticipation/units": "d4cb4a6bd0ee1e35",
-    "jobseekers/attrition/data": "2363f1c987d33b0a",
-    "jobseekers/attrition/truth": "dc90019bf2bc5c5d",
-    "jobseekers/attrition/units": "f1b92384af770961",
+    "jobseekers/attrition/data": "782c449bd7e1e3d8",
+    "jobseekers/attrition/truth": "fc6e78a31781980f",
+    "jobseekers/attrition/units": "e90914f22f1914b0",
     "jobseekers/default/data": "fcf0474aa6d01731",
     "jobseekers/default/truth": "dc90019bf2bc5c5d",
     "jobseekers/default/units": "f1b92384af770961",
@@ -67,13 +68,15 @@ REFERENCE_CONTENT = {
 }
 # sha256 of `write_synthetic_data(n_people=2000, seed=11)` before the knobs existed (the
 # jobseeker panel, its truth and the manifest as they are since `extended_unemployed` was
-# added; the other five files unchanged since before the knobs); Parquet files record the
-# writer's version, so they are compared under the same pyarrow only.
+# added; the jobseeker panel and the manifest since the reference-month covariates and
+# `reference_t` were added, which `test_written_panel_adds_only_the_reference_covariates`
+# shows to be the only change; the other five files unchanged since before the knobs);
+# Parquet files record the writer's version, so they are compared under the same pyarrow.
 REFERENCE_PYARROW, REFERENCE_VERSION = "26.0.1", "0.1.0"
 REFERENCE_FILES = {
     "jobseeker_info.parquet": "0de4a5206431a1c0076a28efa410384b365d2e793ebe3c81a6e7799f40fd2e54",
-    "jobseekers.parquet": "fb8e85c89e6cb05266556a2ae9e5a362cdbaf7b029684ed82878195a9f1de8a4",
-    "manifest.json": "d68e157a7be58416f42a3565c91689e2b3b1dbdb6ae26ab35b4170a28e0813b0",
+    "jobseekers.parquet": "cb4174a340ac4f27877bd3fdb6e8bf6fb3766f3fcfa7596d9b5e3e4f21889eaa",
+    "manifest.json": "cec886073972787ac86ca71f32daf412b4ec95eab08bc0e7a22dfd0eaa383df9",
     "municipalities.parquet": "8fe37795b6d93e637fac274461e184e9f585565171b5dd35e8b24c1132cc8e43",
     "municipality_info.parquet":
         "988d0838dd6eb071bd676cd1d617ef864e2930454cd803fe157c82033e9044d1",
@@ -174,6 +177,32 @@ def test_default_files_are_byte_identical(tmp_path):
         if name == "manifest.json" and evaluation.__version__ != REFERENCE_VERSION:
             continue  # the manifest records the package version
         assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_written_panel_adds_only_the_reference_covariates(tmp_path):
+    write_synthetic_data(tmp_path, n_people=300, seed=11)
+    written = pd.read_parquet(tmp_path / "jobseekers.parquet")
+    simulated = simulate_jobseekers(300, seed=11).data
+    assert list(written.columns) == [*simulated.columns, *REFERENCE_COVARIATES]
+    pd.testing.assert_frame_equal(written[list(simulated.columns)], simulated,
+                                  check_categorical=False)  # Parquet drops category names
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    reference = manifest["reference_t"]
+    assert reference == month_index(wave(3).start) - 1
+    # constant within a person, computed at the reference month of the wave
+    first = written.drop_duplicates("person").set_index("person")
+    assert (written.groupby("person")[list(REFERENCE_COVARIATES)].nunique() <= 1).all().all()
+    at = written[written["t"] == reference].set_index("person")
+    np.testing.assert_array_equal(first["ref_in_services"],
+                                  (at["state"].astype(str) == "services").astype(float))
+
+
+def test_attrition_cohort_holds_only_persons_seen_at_the_reference_month():
+    panel = simulate_jobseekers(1000, scenario="attrition", seed=11)
+    reference = month_index(wave(3).start) - 1
+    seen = set(panel.data.loc[panel.data["t"] == reference, "person"])
+    cohort = set(panel.units.loc[panel.units["target_group"], "person"])
+    assert cohort and cohort <= seen
 
 
 def test_knobs_default_off_and_named_scenarios():

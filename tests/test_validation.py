@@ -139,6 +139,6 @@ def test_command_line_runs_and_resumes(tmp_path, capsys):
     assert main(argv) == 0
     assert "0 replications run, 1 reused" in capsys.readouterr().out
     table = pd.read_csv(tmp_path / "summary.csv")
-    assert list(table["design"]) == ["placebo start 12 months early"]
+    assert list(table["design"]) == ["placebo: cohort re-selected 12 months earlier"]
     assert main([*argv[:-2], "--out", str(tmp_path), "--size", "report"]) == 2
     assert "other settings" in capsys.readouterr().err

@@ -21,6 +21,7 @@ from evaluation.errors import ReportError
 from evaluation.estimators.registry import estimate_table
 from evaluation.panel import Panel
 from evaluation.report.warning_log import WARNINGS_FILE, WarningLog, warning_lines
+from evaluation.sources.cohort import COHORT_COVARIATES
 from evaluation.sources.files import load_estimation_data
 from evaluation.sources.trials import PANEL_START, WAVES, Wave, month_index, wave
 from evaluation.synthetic.scenario import DEFAULT_SEED
@@ -237,6 +238,23 @@ class Study:
     def jobseekers(self) -> pd.DataFrame:
         """The person-month panel restricted to the wave's target group."""
         data = load_estimation_data(self.data_dir / JOBSEEKER_FILE, [], TARGET_GROUP)
+        missing = [c for c in COHORT_COVARIATES if c not in data.columns]
+        if missing:
+            raise ReportError(
+                f"{self.data_dir / JOBSEEKER_FILE} lacks the reference-month covariates "
+                f"{', '.join(missing)} of the headline design; add them with "
+                "evaluation.sources.cohort.add_reference_covariates(data, reference_t, "
+                "municipal_panel) and save the result as a new file.")
+        return data.reset_index(drop=True)
+
+    @cached_property
+    def pre_trial_population(self) -> pd.DataFrame:
+        """Every person of the jobseeker file (not only the target group), pre-trial months.
+
+        The placebo re-selects its cohort from them at a fake reference month.
+        """
+        data = load_estimation_data(self.data_dir / JOBSEEKER_FILE, [],
+                                    f"t < {self.start}")
         return data.reset_index(drop=True)
 
     def truth_file(self, level: str) -> Path:
@@ -297,10 +315,21 @@ class Study:
                             {"estimator": "cs", "aggregate": "simple", **options})
 
     def jobseeker_spec(self, outcome: str, **options: Any) -> EstimateSpec:
-        """Spec of an individual-level estimate on the target group (clustered by municipality)."""
+        """Spec of an individual-level estimate on the target group (clustered by municipality).
+
+        The headline design: Callaway–Sant'Anna, doubly robust, never-treated comparison
+        persons, adjusted for the :data:`~evaluation.sources.cohort.COHORT_COVARIATES`
+        (reference-month state, spell, benefit, 12 months of history, local unemployment).
+        Options override it; ``covariates=()`` drops the adjustment, and estimators other
+        than CS (whose fixed effects absorb time-invariant covariates) get none.
+        """
+        options = {"estimator": "cs", "aggregate": "simple", **options}
+        if options["estimator"] == "cs":
+            options = {"covariates": list(COHORT_COVARIATES), **options}
+        if not options.get("covariates", True):
+            options.pop("covariates")
         return EstimateSpec(f"jobseekers: {outcome}", JOBSEEKER_FILE, "person", "t", "cohort",
-                            outcome, 0, "municipality", TARGET_GROUP,
-                            {"estimator": "cs", "aggregate": "simple", **options})
+                            outcome, 0, "municipality", TARGET_GROUP, options)
 
     def municipal_panel(self, outcome: str = MUNICIPAL_OUTCOME, **kwargs: Any) -> Panel:
         """Return the validated municipal panel of the analysis window."""
@@ -317,10 +346,19 @@ class Study:
             return self.jobseeker_panel(outcome)
         raise ReportError(f"level={level!r}: use 'municipalities' or 'jobseekers'.")
 
-    def jobseeker_panel(self, outcome: str, rows: pd.Series | None = None, **kwargs: Any
-                        ) -> Panel:
-        """Return the person-month panel of the target group (optionally a subset of rows)."""
+    def jobseeker_panel(self, outcome: str, rows: pd.Series | None = None,
+                        adjusted: bool = True, **kwargs: Any) -> Panel:
+        """Return the person-month panel of the target group (optionally a subset of rows).
+
+        With ``adjusted`` the panel carries the headline design's covariates
+        (:data:`~evaluation.sources.cohort.COHORT_COVARIATES`), except those constant in the
+        selected rows (e.g. ``ref_under30`` among the under-30s), which carry no information
+        and would make the propensity score singular.
+        """
         data = self.jobseekers if rows is None else self.jobseekers[rows.to_numpy()]
+        if adjusted:
+            kwargs.setdefault("covariates", [c for c in COHORT_COVARIATES
+                                             if data[c].nunique(dropna=False) > 1])
         return Panel(data, unit="person", time="t", outcome=outcome, cohort="cohort",
                      never_treated=0, cluster="municipality", **kwargs)
 

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from evaluation.errors import InvalidOptionError
+
+#: Months an earnings-related allowance lasts (about 400 payment days).
+ERA_MONTHS = 14
 
 
 @dataclass(frozen=True)
@@ -92,3 +96,39 @@ def format_month(period: pd.Period) -> str:
 def month_index(period: pd.Period, origin: pd.Period = PANEL_START) -> int:
     """Return the 1-based month index of ``period`` counted from ``origin`` (origin -> 1)."""
     return (period - origin).n + 1
+
+
+def in_target_group(wave_number: int, jobseeking: np.ndarray, duration: np.ndarray,
+                    era_member: np.ndarray, age: np.ndarray, immigrant: np.ndarray
+                    ) -> np.ndarray:
+    """Whether each person meets wave ``wave_number``'s target-group rule in a month.
+
+    Parameters
+    ----------
+    wave_number
+        1, 2 or 3.
+    jobseeking
+        Unemployed or in employment services that month.
+    duration
+        Months of the running unemployment spell.
+    era_member, age, immigrant
+        Unemployment-fund membership, age in years and immigrant background.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask.
+
+    Notes
+    -----
+    Waves 1 and 2: jobseeking and unemployed for 12 months or more. Wave 3: jobseeking and
+    either without a running earnings-related allowance (not a fund member, or the spell has
+    lasted :data:`ERA_MONTHS` months or more), under 30, or an immigrant.
+    """
+    wave(wave_number)
+    jobseeking = np.asarray(jobseeking, dtype=bool)
+    duration = np.asarray(duration)
+    if wave_number in (1, 2):
+        return jobseeking & (duration >= 12)
+    without_era = ~(np.asarray(era_member, dtype=bool) & (duration < ERA_MONTHS))
+    return jobseeking & (without_era | (np.asarray(age) < 30) | np.asarray(immigrant, bool))

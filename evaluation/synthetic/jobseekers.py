@@ -13,7 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from evaluation.sources.trials import WAVES, Wave, format_month, month_index
+from evaluation.sources.trials import (
+    ERA_MONTHS,
+    WAVES,
+    Wave,
+    format_month,
+    in_target_group,
+    month_index,
+)
 from evaluation.synthetic.design import Design
 from evaluation.synthetic.effects import (
     JOB_LOGIT_PER_UNEMPLOYMENT,
@@ -45,7 +52,6 @@ JOB_BY_IMMIGRANT = np.array([0.0, -0.30])
 JOB_BY_DURATION = np.array([0.15, 0.0, -0.20, -0.45])
 JOB_BY_FRAILTY = np.array([0.50, 0.0, -0.70])
 DURATION_EDGES = np.array([3, 6, 12])  # months: buckets 0-2, 3-5, 6-11, 12+
-ERA_MONTHS = 14  # earnings-related allowance lasts about 400 payment days
 PLAN_PROBABILITY = 0.12
 #: Common shocks enter the transition log-odds as this multiple of a national-cycle change,
 #: so that a shock :math:`c` moves the untreated unemployed stock by about :math:`e^{c}`
@@ -384,17 +390,12 @@ def person_lms_costs(paths: ChainPaths, era_member: np.ndarray,
 def target_rule(wave_number: int):
     """Return the wave's target-group rule as a function of the reference-month situation.
 
-    Wave 1 and 2: long-term unemployed (12+ months) who are unemployed or in services.
-    Wave 3: unemployed or in services and either without earnings-related allowance, under
-    30, or an immigrant.
+    The rule itself is :func:`evaluation.sources.trials.in_target_group`.
     """
     def rule(state: np.ndarray, duration: np.ndarray, age: np.ndarray,
              people: People) -> np.ndarray:
-        jobseeking = (state == U) | (state == SV)
-        if wave_number in (1, 2):
-            return jobseeking & (duration >= 12)
-        without_era = ~(people.era_member & (duration < ERA_MONTHS))
-        return jobseeking & (without_era | (age < 30) | people.immigrant)
+        return in_target_group(wave_number, (state == U) | (state == SV), duration,
+                               people.era_member, age, people.immigrant)
     return rule
 
 

@@ -6,8 +6,8 @@ individual-level data leave these functions only through
 :func:`evaluation.report.disclosure.disclose`.
 
 ``data`` (chapter 1), ``comparison_groups`` (2), ``effects`` (3), ``heterogeneity`` (4),
-``services_costs`` (5), ``robustness`` (6) and ``validation`` (7); ``common`` holds what
-they share. The functions are also importable from this package directly.
+``services_costs`` (5), ``robustness`` (6), ``validation`` (7) and ``conclusions`` (8);
+``common`` holds what they share. The functions are also importable from this package directly.
 """
 
 from evaluation.report.chapters.common import EFFECT_COLUMNS
@@ -23,6 +23,7 @@ from evaluation.report.chapters.comparison_groups import (
     person_covariates,
     pre_period_fit,
 )
+from evaluation.report.chapters.conclusions import CONCLUSION_COLUMNS, headline_conclusions
 from evaluation.report.chapters.data import (
     has_costs,
     monthly_shares,
@@ -48,11 +49,12 @@ from evaluation.report.chapters.heterogeneity import (
     wave_effects,
 )
 from evaluation.report.chapters.robustness import (
-    PERSON_CONTROLS,
+    BASELINE,
     distinct_designs,
     matched_effect,
     matched_panel,
     placebo_effect,
+    robustness_specs,
     robustness_table,
 )
 from evaluation.report.chapters.services_costs import (
@@ -68,12 +70,13 @@ from evaluation.report.chapters.validation import (
 )
 
 __all__ = [
+    "BASELINE",
+    "CONCLUSION_COLUMNS",
     "COST_QUANTITIES",
     "EFFECT_COLUMNS",
     "EVENT_ESTIMATORS",
     "MUNICIPAL_COVARIATES",
     "OVERALL_ESTIMATORS",
-    "PERSON_CONTROLS",
     "PERSON_COVARIATES",
     "SUBGROUPS",
     "CostShift",
@@ -84,6 +87,7 @@ __all__ = [
     "distinct_designs",
     "event_study",
     "has_costs",
+    "headline_conclusions",
     "match_municipalities",
     "match_people",
     "matched_effect",
@@ -99,6 +103,7 @@ __all__ = [
     "placebo_effect",
     "pre_period_fit",
     "pretrend_tests",
+    "robustness_specs",
     "robustness_table",
     "service_effects",
     "state_distribution",

@@ -39,11 +39,10 @@ def overall_specs(study: Study, estimators: Sequence[str] = OVERALL_ESTIMATORS
     specs = []
     extras = [o for o in HEADLINE_EXTRAS
               if o not in study.outcomes and o in study.jobseekers.columns]
-    targets = [study.municipal_spec()] + [study.jobseeker_spec(o)
-                                          for o in (*study.outcomes, *extras)]
-    for base in targets:
-        for name in estimators:
-            specs.append(base.with_options(estimator=name, aggregate="simple"))
+    for name in estimators:
+        specs.append(study.municipal_spec(estimator=name))
+    for outcome in (*study.outcomes, *extras):
+        specs += [study.jobseeker_spec(outcome, estimator=name) for name in estimators]
     return specs
 
 
@@ -75,24 +74,37 @@ def overall_effects(study: Study, estimators: Sequence[str] = OVERALL_ESTIMATORS
 def event_study(study: Study, outcome: str, level: str = "jobseekers",
                 estimators: Sequence[str] = EVENT_ESTIMATORS, min_e: int = -24,
                 max_e: int = 45) -> EstimatorComparison:
-    """Event-time effects of several estimators on the same panel."""
-    return compare_estimators(study.panel(level, outcome), estimators, min_e=min_e,
-                  max_e=max_e)
+    """Event-time effects of several estimators on the same persons or municipalities.
+
+    On the jobseekers, CS is the headline design (adjusted for the reference-month
+    covariates); the fixed-effects estimators absorb time-invariant covariates in their unit
+    effects, so they run on the same rows without them.
+    """
+    if level != "jobseekers":
+        return compare_estimators(study.panel(level, outcome), estimators, min_e=min_e,
+                                  max_e=max_e)
+    parts = [compare_estimators(study.jobseeker_panel(outcome, adjusted=name == "cs"), [name],
+                                min_e=min_e, max_e=max_e) for name in estimators]
+    return EstimatorComparison(pd.concat([p.table for p in parts], ignore_index=True),
+                               {k: v for p in parts for k, v in p.results.items()})
 
 
 def pretrend_tests(study: Study, outcomes: Sequence[str] | None = None) -> pd.DataFrame:
     """Joint tests of no pre-trends: CS Wald test of all pre-period ATT(g,t) and BJS leads.
 
-    The CS test uses the varying base period (consecutive-month placebo effects); the BJS
-    test regresses untreated outcomes on 12 lead indicators with the fixed effects.
+    The CS test uses the varying base period (consecutive-month placebo effects) of the
+    headline design; the BJS test regresses untreated outcomes on 12 lead indicators with the
+    fixed effects (which absorb the time-invariant covariates).
     """
     rows = []
     targets = [("municipalities", MUNICIPAL_OUTCOME)] + [
         ("jobseekers", o) for o in (outcomes or study.outcomes)]
     for level, outcome in targets:
         panel = study.panel(level, outcome)
+        unadjusted = (study.jobseeker_panel(outcome, adjusted=False)
+                      if level == "jobseekers" else panel)
         cs = CallawaySantAnna().fit(panel).pretest
-        bjs = ImputationDiD(pretrend_leads=12).fit(panel).pretest
+        bjs = ImputationDiD(pretrend_leads=12).fit(unadjusted).pretest
         rows.append({"level": level, "outcome": outcome, "cs_wald_test": cs.as_text(),
                      "cs_p_value": cs.p_value, "bjs_leads_test": bjs.as_text(),
                      "bjs_p_value": bjs.p_value})

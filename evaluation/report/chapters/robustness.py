@@ -1,4 +1,4 @@
-"""Chapter 6 (robustness): alternative designs and estimators, and a placebo start date."""
+"""Chapter 6 (robustness): alternative designs and estimators, and a re-selected placebo."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ from evaluation.estimators.callaway_santanna import CallawaySantAnna
 from evaluation.matching import MatchResult
 from evaluation.panel import Panel
 from evaluation.report.chapters.common import EFFECT_COLUMNS, overall_row
-from evaluation.report.study import (
-    Study,
+from evaluation.report.study import EstimateSpec, Study
+from evaluation.sources.cohort import (
+    COHORT_COVARIATES,
+    REFERENCE_COVARIATES,
+    local_rates,
+    reference_covariates,
+    target_cohort,
 )
 
-#: Time-invariant person characteristics of the covariate-adjusted CS variants.
-PERSON_CONTROLS = ("under30", "immigrant", "era_member")
 #: Why a design can coincide with an earlier one (shown when it does); others get a generic
 #: reason.
 SAME_BECAUSE = {
@@ -27,34 +30,45 @@ SAME_BECAUSE = {
     "static TWFE estimators average the same treated person-months against the same "
     "all-pre-months baseline",
 }
+#: Label of the headline design's row.
+BASELINE = "baseline: CS, doubly robust, reference-month covariates"
+
+
+def robustness_specs(study: Study, outcome: str) -> dict[str, EstimateSpec]:
+    """Return the alternative estimates of ``outcome`` by label (the baseline first).
+
+    The baseline is the headline design (:meth:`Study.jobseeker_spec`); the alternatives
+    change one thing each: the comparison group, the estimation method, dropping the
+    reference-month covariates (the snapshot cohort alone), or the estimator (imputation,
+    two-stage, static TWFE: all-pre-months baselines, no covariates).
+    """
+    base = study.jobseeker_spec(outcome)
+    return {
+        BASELINE: base,
+        "CS, not-yet-treated controls": base.with_options(control="notyet"),
+        "CS, inverse probability weighting": base.with_options(method="ipw"),
+        "CS, outcome regression": base.with_options(method="reg"),
+        "CS without covariates (snapshot cohort only)": study.jobseeker_spec(outcome,
+                                                                             covariates=()),
+        "imputation (BJS)": study.jobseeker_spec(outcome, estimator="bjs"),
+        "two-stage (Gardner)": study.jobseeker_spec(outcome, estimator="did2s"),
+        "static TWFE": study.jobseeker_spec(outcome, estimator="twfe"),
+    }
 
 
 def robustness_table(study: Study, outcome: str, matched: MatchResult | None = None,
                      placebo_months: int = 12) -> pd.DataFrame:
     """Overall effect of ``outcome`` under alternative designs and estimators.
 
-    Rows: the baseline (CS, never-treated, doubly robust), not-yet-treated controls, doubly
-    robust, IPW and outcome regression with covariates, imputation, two-stage and static
-    TWFE, the matched comparison, and a placebo trial start ``placebo_months`` earlier,
-    estimated on pre-trial months only. A design whose estimate and standard error equal an
-    earlier row's on these data (e.g. not-yet-treated = never-treated controls when all areas
-    started on the same day) is not a separate check: it is merged into that row, named in
-    its ``same_as`` column with the reason, so counts of variants count distinct designs.
+    Rows: :func:`robustness_specs`, the matched comparison, and a placebo: the cohort
+    re-selected at a reference month ``placebo_months`` earlier, with a fake trial start,
+    estimated on pre-trial months only (:func:`placebo_effect`). A design whose estimate
+    and standard error equal an earlier row's on these data (e.g. not-yet-treated =
+    never-treated controls when all areas started on the same day) is not a separate check:
+    it is merged into that row, named in its ``same_as`` column with the reason, so counts of
+    variants count distinct designs.
     """
-    base = study.jobseeker_spec(outcome)
-    covariates = {"covariates": list(PERSON_CONTROLS)}
-    variants = {
-        "baseline: CS, never-treated, doubly robust": base,
-        "CS, not-yet-treated controls": base.with_options(control="notyet"),
-        "CS, doubly robust with covariates": base.with_options(**covariates),
-        "CS, inverse probability weighting with covariates": base.with_options(
-            method="ipw", **covariates),
-        "CS, outcome regression with covariates": base.with_options(method="reg",
-                                                                    **covariates),
-        "imputation (BJS)": base.with_options(estimator="bjs"),
-        "two-stage (Gardner)": base.with_options(estimator="did2s"),
-        "static TWFE": base.with_options(estimator="twfe"),
-    }
+    variants = robustness_specs(study, outcome)
     rows = []
     for label, spec in variants.items():
         row = overall_row(spec.run(study.data_dir))
@@ -63,7 +77,7 @@ def robustness_table(study: Study, outcome: str, matched: MatchResult | None = N
     if matched is not None:
         rows.append({"design": "CS on the matched comparison (weights)",
                      **matched_effect(study, outcome, matched), "command": ""})
-    rows.append({"design": f"placebo: trial start {placebo_months} months earlier",
+    rows.append({"design": f"placebo: cohort re-selected {placebo_months} months earlier",
                  **placebo_effect(study, outcome, placebo_months), "command": ""})
     table = distinct_designs(pd.DataFrame(rows))
     table.insert(1, "outcome", outcome)
@@ -112,11 +126,27 @@ def matched_effect(study: Study, outcome: str, matched: MatchResult) -> dict:
 
 
 def placebo_effect(study: Study, outcome: str, months: int = 12) -> dict:
-    """CS effect of a fake trial start ``months`` before the real one, pre-trial data only."""
-    data = study.jobseekers
-    fake = data[data["t"] < study.start].copy()
-    fake["cohort"] = np.where(fake["cohort"] > 0, study.start - months, 0)
-    panel = Panel(fake, unit="person", time="t", outcome=outcome, cohort="cohort",
-                  never_treated=0, cluster="municipality")
+    """Headline design on a fake trial ``months`` early, with its cohort re-selected then.
+
+    The target rule is applied at the fake reference month (the month before the fake
+    start), so the placebo cohort is selected exactly as the real one, with its own
+    reference-month covariates; persons in the wave's trial municipalities form the fake
+    treated group. Only pre-trial months enter, so the true effect is zero and a valid
+    design rejects in about 5 % of data sets.
+    """
+    fake_start = study.start - months
+    reference = fake_start - 1
+    data = study.pre_trial_population
+    cohort = target_cohort(data, reference, study.wave)
+    data = data[data["person"].isin(cohort)]
+    covariates = reference_covariates(data, reference, local_rates(study.municipal, reference))
+    data = data.drop(columns=[c for c in REFERENCE_COVARIATES if c in data.columns])
+    data = data.join(covariates, on="person")
+    trial = study.municipal.loc[study.municipal[study.cohort] > 0, "municipality"]
+    in_trial = data["municipality"].astype(str).isin(set(trial.astype(str)))
+    data["cohort"] = np.where(in_trial, fake_start, 0)
+    panel = Panel(data, unit="person", time="t", outcome=outcome, cohort="cohort",
+                  never_treated=0, cluster="municipality",
+                  covariates=[c for c in COHORT_COVARIATES if data[c].nunique() > 1])
     row = overall_row(CallawaySantAnna().fit(panel).aggregate("simple").to_frame())
     return {c: float(row[c]) for c in EFFECT_COLUMNS}
