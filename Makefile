@@ -28,8 +28,13 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 simulate: $(VENV)/.installed-base
 	$(BIN)/evaluation simulate --scenario $(SCENARIO) --seed $(SEED) --out $(DATA_DIR)
 
+# The design Monte Carlo of the scenario shipped with the package (200+ replications) when
+# there is one; otherwise the report runs a reduced one itself.
+VALIDATION_RUN := evaluation/validation/runs/$(SCENARIO)
+VALIDATION := $(if $(wildcard $(VALIDATION_RUN)/config.json),--validation $(VALIDATION_RUN),)
+
 report: simulate
-	$(BIN)/evaluation report --data $(DATA_DIR) --out $(REPORT_DIR)
+	$(BIN)/evaluation report --data $(DATA_DIR) --out $(REPORT_DIR) $(VALIDATION)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check evaluation tests benchmarks

@@ -113,6 +113,10 @@ class DroppedObservationsWarning(EvaluationWarning):
     """Rows were dropped from a panel (for example because the outcome was missing)."""
 
 
+class DroppedCovariatesWarning(EvaluationWarning):
+    """Covariates were left out of an adjustment because the sample cannot identify them."""
+
+
 class UnmatchedUnitsWarning(EvaluationWarning):
     """Some treated units got fewer matches than asked for, or none."""
 

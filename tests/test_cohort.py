@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.errors import CohortError, ReportError
+from evaluation.errors import CohortError, DroppedCovariatesWarning, ReportError
 from evaluation.report.chapters.conclusions import CONCLUSION_COLUMNS, headline_conclusions
-from evaluation.report.study import JOBSEEKER_FILE, Study
+from evaluation.report.study import JOBSEEKER_FILE, Study, identified_covariates
 from evaluation.simulate import simulate_jobseekers, write_synthetic_data
 from evaluation.sources.cohort import (
     COHORT_COVARIATES,
@@ -131,7 +131,8 @@ def test_headline_spec_is_adjusted_cs_and_fixed_effects_estimators_are_not(small
 def test_subset_panels_drop_covariates_without_variation(small_dir):
     study = Study(small_dir)
     young = study.jobseekers["ref_under30"] == 1
-    panel = study.jobseeker_panel("employed", rows=young)
+    with pytest.warns(DroppedCovariatesWarning, match="covariates ref_under30"):
+        panel = study.jobseeker_panel("employed", rows=young)
     assert "ref_under30" not in panel.covariates
     assert study.jobseeker_panel("employed").covariates == COHORT_COVARIATES
     assert study.jobseeker_panel("employed", adjusted=False).covariates == ()
@@ -188,3 +189,11 @@ def test_without_a_validation_run_nothing_is_concluded():
     row = headline_conclusions(_overall(0.001)).iloc[0]
     assert row["validation"] == "not validated (no validation run)"
     assert row["conclusion"].startswith("no conclusion")
+
+
+def test_identified_covariates_drops_constant_and_collinear_ones():
+    data = pd.DataFrame({"person": [1, 2, 3, 4, 5], "cohort": [0, 0, 0, 0, 9],
+                         "a": [1.0, 2, 3, 4, 5], "b": [2.0, 4, 6, 8, 1], "c": [1.0] * 5,
+                         "d": [0.0, 1, 0, 1, 0]})
+    with pytest.warns(DroppedCovariatesWarning, match="b, c dropped.*4 comparison persons"):
+        assert identified_covariates(data, ["a", "b", "c", "d"]) == ["a", "d"]

@@ -309,3 +309,28 @@ def test_entropy_balancing_that_converges_balances_without_warning():
     reweighted = np.average(moments[~treated], axis=0, weights=weights[~treated])
     scale = moments[~treated].std(axis=0)
     assert np.all(np.abs(reweighted - moments[treated].mean(axis=0)) / scale <= 1e-10)
+
+
+def test_separated_propensity_score_gives_a_nan_cell_not_a_linalg_error():
+    """Three treated units among 42, eight covariates: the logit separates them.
+
+    Its information matrix is then singular; the cell is NaN with the reason, never a
+    LinAlgError from inverting it (as happened in small report subgroups).
+    """
+    rng = np.random.default_rng(0)
+    n, periods, k = 42, 4, 8
+    x = rng.normal(size=(n, k))
+    frame = pd.DataFrame({
+        "unit": np.repeat(np.arange(n), periods), "time": np.tile(np.arange(1, 5), n),
+        "cohort": np.repeat(np.where(np.arange(n) < 3, 3, 0), periods),
+        "y": rng.normal(size=n * periods),
+        **{f"x{j}": np.repeat(x[:, j], periods) for j in range(k)}})
+    panel = Panel(frame, unit="unit", time="time", outcome="y", cohort="cohort",
+                  never_treated=0, covariates=[f"x{j}" for j in range(k)])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = CallawaySantAnna().fit(panel)
+    cells = [str(w.message) for w in caught if w.category.__name__ == "CellEstimationWarning"]
+    assert len(cells) == 3
+    assert all("the propensity score is not identified" in text for text in cells)
+    assert np.isnan(result.to_frame()["estimate"]).all()

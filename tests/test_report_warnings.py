@@ -176,3 +176,23 @@ def test_what_moved_names_the_shift_into_services():
     assert "the difference is the move from open unemployment into services" in text
     assert "Employment changed by +0.2 percentage points (not significant at 5 %)" in text
     assert chapters.what_moved(overall.iloc[:0]) == ""
+
+
+def test_treated_persons_of_a_stratum_without_controls_are_dropped_with_a_warning(
+        default_dir, monkeypatch):
+    from evaluation.errors import UnmatchedUnitsWarning
+    from evaluation.report.chapters import comparison_groups
+
+    study = Study(default_dir)
+    frame = comparison_groups.person_covariates(study)
+    frame.loc[frame["treated"] == 0, "immigrant"] = 0  # no immigrant comparison persons
+    orphans = int(((frame["treated"] == 1) & (frame["immigrant"] == 1)).sum())
+    assert orphans > 0
+    monkeypatch.setattr(comparison_groups, "person_covariates", lambda _: frame)
+    with pytest.warns(UnmatchedUnitsWarning, match=f"{orphans} treated persons were dropped "
+                      "without a match: no comparison person shares their under30 and "
+                      "immigrant"):
+        result = comparison_groups.match_people(study)
+    matched = result.unit_weights()
+    immigrants = frame.loc[frame["immigrant"] == 1, "person"]
+    assert not matched[matched > 0].index.isin(immigrants).any()

@@ -57,8 +57,7 @@ SPECS = {
         method="ipw", control="notyet", covariates=["under30", "immigrant"]),
     "bootstrap seeded": lambda s: s.jobseeker_spec("employed").with_options(
         se="bootstrap", draws=199, seed=3, alpha=0.1),
-    "bjs event": lambda s: s.jobseeker_spec("plan").with_options(estimator="bjs",
-                                                                 aggregate="event"),
+    "bjs event": lambda s: s.jobseeker_spec("plan", estimator="bjs", aggregate="event"),
     "twfe": lambda s: s.municipal_spec("lms_cost_state").with_options(estimator="twfe"),
     "group time": lambda s: s.jobseeker_spec("in_services").with_options(aggregate="none"),
 }
@@ -111,7 +110,7 @@ def test_command_default_output_and_flags(study, data_dir):
 
 
 def test_with_options_does_not_mutate(study):
-    base = study.jobseeker_spec("employed")
+    base = study.jobseeker_spec("employed", covariates=())  # the unadjusted CS
     before = dataclasses.asdict(base)
     changed = base.with_options(estimator="bjs", covariates=["under30"])
     relabelled = base.with_options(label="other", aggregate="event")

@@ -9,7 +9,14 @@ import pytest
 from evaluation.cli import main
 from evaluation.errors import InvalidOptionError
 from evaluation.validation import engine, replication_seed, summarize, validate
-from evaluation.validation.summary import MDE_FACTOR
+from evaluation.validation.summary import (
+    CONFIG_FILE,
+    ESTIMATES_FILE,
+    MDE_FACTOR,
+    SUMMARY_FILE,
+    committed_runs,
+    replication_count,
+)
 
 #: The cheapest design (one CS fit per outcome on pre-trial months) keeps the tests quick.
 FAST = {"designs": ["placebo"], "outcomes": ["employed"], "quiet": True, "seed": 5}
@@ -142,3 +149,29 @@ def test_command_line_runs_and_resumes(tmp_path, capsys):
     assert list(table["design"]) == ["placebo: cohort re-selected 12 months earlier"]
     assert main([*argv[:-2], "--out", str(tmp_path), "--size", "report"]) == 2
     assert "other settings" in capsys.readouterr().err
+
+
+# ------------------------------------------------- the runs shipped with the package
+
+COMMITTED = committed_runs()
+
+
+def test_the_default_scenario_and_the_stress_scenarios_are_shipped():
+    assert {"default", "heterogeneous", "attrition", "area_shock"} <= set(COMMITTED)
+    assert replication_count(COMMITTED["default"]) >= 200
+
+
+@pytest.mark.parametrize("scenario", sorted(COMMITTED))
+def test_a_shipped_run_is_the_run_of_the_current_code(scenario):
+    """Replication 0 recomputed now equals the shipped one, and the summary its rows."""
+    directory = COMMITTED[scenario]
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    config = engine.ValidationConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                        for k, v in config.items()})
+    assert config.scenario == scenario
+    shipped = pd.read_parquet(directory / ESTIMATES_FILE)
+    fresh = engine.run_replication((config, 0))
+    first = shipped[shipped["replication"] == 0].reset_index(drop=True)
+    pd.testing.assert_frame_equal(fresh, first, check_exact=False, rtol=1e-9, atol=1e-12)
+    pd.testing.assert_frame_equal(summarize(shipped), pd.read_csv(directory / SUMMARY_FILE),
+                                  check_dtype=False, rtol=1e-9)

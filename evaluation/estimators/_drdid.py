@@ -55,7 +55,9 @@ class PropensityScore:
     score, hessian
         The logit scores :math:`w_i (D_i - \hat p_i)` and :math:`H^{-1}` with
         :math:`H = n^{-1}\sum_i w_i \hat p_i (1-\hat p_i) X_i X_i^\top`; the coefficients'
-        asymptotically linear representation is :math:`s_i X_i^\top H^{-1}`.
+        asymptotically linear representation is :math:`s_i X_i^\top H^{-1}`. ``hessian`` is
+        None when :math:`H` is singular (fitted probabilities of 0 or 1 under separation):
+        the score is then not identified and its cells are not estimated.
     converged
         Whether the logit converged (when not, the scores are the last iterate's and a
         :class:`~evaluation.errors.ConvergenceWarning` was issued).
@@ -66,7 +68,7 @@ class PropensityScore:
     ps: np.ndarray
     keep: np.ndarray
     score: np.ndarray
-    hessian: np.ndarray
+    hessian: np.ndarray | None
     converged: bool = True
     iterations: int = 0
 
@@ -197,7 +199,9 @@ def fit_logit(d: np.ndarray, x: np.ndarray, w: np.ndarray, max_iter: int = 100
     ps = np.minimum(ps, PS_CAP)
     keep = np.ones(d.size, dtype=bool)
     keep[d == 0] = ps[d == 0] < TRIM_LEVEL
-    hessian = np.linalg.inv(x.T @ ((w * ps * (1 - ps))[:, None] * x)) * d.size
+    information = x.T @ ((w * ps * (1 - ps))[:, None] * x)
+    hessian = (None if 1 / np.linalg.cond(information, 1) <= np.finfo(float).eps
+               else np.linalg.inv(information) * d.size)
     return PropensityScore(ps, keep, w * (d - ps), hessian, logit.converged, logit.iterations)
 
 

@@ -258,6 +258,9 @@ class _CohortData:
             reason = "no treated or no comparison units"
         elif comparison.singular:
             reason = "the covariates are collinear among the comparison units"
+        elif options.method in ("dr", "ipw") and comparison.ps.hessian is None:
+            reason = ("the propensity score is not identified (the covariates separate "
+                      "treated and comparison units)")
         elif options.method in ("dr", "ipw") and comparison.ps.ps.max() >= 0.999:
             reason = "propensity scores near one (no overlap)"
         if reason is not None:

@@ -357,7 +357,7 @@ def _prepare_validation(out_dir: Path, data_manifest: dict[str, Any],
     """
     from evaluation.report.chapters.validation import validation_config, validation_table
     from evaluation.synthetic.scenario import SCENARIOS
-    from evaluation.validation.summary import REPLICATIONS_DIR, finished_replications
+    from evaluation.validation.summary import replication_count
 
     if validation is not None:
         directory = Path(validation).resolve()
@@ -379,7 +379,7 @@ def _prepare_validation(out_dir: Path, data_manifest: dict[str, Any],
         source = "computed"
     config = validation_config(directory)
     validation_table(directory)  # a finished run: its summary exists
-    replications = len(finished_replications(directory / REPLICATIONS_DIR))
+    replications = replication_count(directory)
     parameters["VALIDATION_DIR"] = str(directory)
     return {"source": source, "dir": str(directory), "replications": replications, **config}
 

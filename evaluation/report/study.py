@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 import shlex
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from evaluation.errors import ReportError
+from evaluation.errors import DroppedCovariatesWarning, ReportError
 from evaluation.estimators.registry import estimate_table
 from evaluation.panel import Panel
 from evaluation.report.warning_log import WARNINGS_FILE, WarningLog, warning_lines
@@ -83,6 +86,33 @@ def analysis_window(number: int) -> tuple[int, int]:
     earlier = [w for w in WAVES if w.number < number]
     first = month_index(earlier[-1].end + 1) if earlier else month_index(PANEL_START)
     return first, month_index(wave(number).end)
+
+
+def identified_covariates(data: pd.DataFrame, covariates: Sequence[str],
+                          unit: str = "person", cohort: str = "cohort") -> list[str]:
+    """Return the covariates whose coefficients the comparison units identify, in order.
+
+    A covariate is kept when it raises the rank of ``[1, kept covariates]`` over the
+    comparison units (``cohort == 0``, one row per unit): constant covariates and those that
+    are linear combinations of earlier ones there (as in small subgroups) would make the
+    outcome regression singular. The dropped ones are named in a
+    :class:`~evaluation.errors.DroppedCovariatesWarning`.
+    """
+    units = data[data[cohort] == 0].drop_duplicates(unit)
+    kept: list[str] = []
+    design = np.ones((len(units), 1))
+    for name in covariates:
+        trial = np.column_stack([design, units[name].to_numpy(float)])
+        if np.linalg.matrix_rank(trial) > design.shape[1]:
+            kept.append(name)
+            design = trial
+    dropped = [c for c in covariates if c not in kept]
+    if dropped:
+        warnings.warn(f"covariates {', '.join(dropped)} dropped: constant or collinear among "
+                      f"the {len(units)} comparison persons of this sample, so their "
+                      "coefficients are not identified.", DroppedCovariatesWarning,
+                      stacklevel=3)
+    return kept
 
 
 @dataclass(frozen=True)
@@ -351,14 +381,14 @@ class Study:
         """Return the person-month panel of the target group (optionally a subset of rows).
 
         With ``adjusted`` the panel carries the headline design's covariates
-        (:data:`~evaluation.sources.cohort.COHORT_COVARIATES`), except those constant in the
-        selected rows (e.g. ``ref_under30`` among the under-30s), which carry no information
-        and would make the propensity score singular.
+        (:data:`~evaluation.sources.cohort.COHORT_COVARIATES`), except those
+        :func:`identified_covariates` drops for the selected rows (e.g. ``ref_under30``
+        among the under-30s); a :class:`~evaluation.errors.DroppedCovariatesWarning` names
+        them.
         """
         data = self.jobseekers if rows is None else self.jobseekers[rows.to_numpy()]
         if adjusted:
-            kwargs.setdefault("covariates", [c for c in COHORT_COVARIATES
-                                             if data[c].nunique(dropna=False) > 1])
+            kwargs.setdefault("covariates", identified_covariates(data, COHORT_COVARIATES))
         return Panel(data, unit="person", time="t", outcome=outcome, cohort="cohort",
                      never_treated=0, cluster="municipality", **kwargs)
 

@@ -23,9 +23,28 @@ SUMMARY_FILE = "summary.csv"
 FIGURE_FILE = "distributions.png"
 
 
+#: Finished runs shipped with the package, one directory per scenario (``config.json``,
+#: ``estimates.parquet``, ``summary.csv``); ``config.json`` holds the command that made it.
+COMMITTED_RUNS = Path(__file__).parent / "runs"
+
+
 def finished_replications(directory: Path) -> set[int]:
     """Numbers of the replications written to ``directory`` (``rep-NNNNNN.parquet``)."""
     return {int(p.stem.split("-")[1]) for p in Path(directory).glob("rep-*.parquet")}
+
+
+def replication_count(run_dir: Path) -> int:
+    """Replications of a finished run: its replication files, else the rows it kept."""
+    run_dir = Path(run_dir)
+    if (run_dir / REPLICATIONS_DIR).is_dir():
+        return len(finished_replications(run_dir / REPLICATIONS_DIR))
+    return int(pd.read_parquet(run_dir / ESTIMATES_FILE, columns=["replication"])
+               ["replication"].nunique())
+
+
+def committed_runs() -> dict[str, Path]:
+    """Return the runs shipped in :data:`COMMITTED_RUNS`, by scenario name."""
+    return {p.name: p for p in sorted(COMMITTED_RUNS.iterdir()) if (p / CONFIG_FILE).is_file()}
 
 #: Columns that identify one estimate across replications.
 KEYS = ["level", "outcome", "design", "estimator"]

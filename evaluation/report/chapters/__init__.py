@@ -64,6 +64,8 @@ from evaluation.report.chapters.services_costs import (
     service_effects,
 )
 from evaluation.report.chapters.validation import (
+    SCENARIO_NOTES,
+    stress_table,
     validation_config,
     validation_rows,
     validation_table,
@@ -78,6 +80,7 @@ __all__ = [
     "MUNICIPAL_COVARIATES",
     "OVERALL_ESTIMATORS",
     "PERSON_COVARIATES",
+    "SCENARIO_NOTES",
     "SUBGROUPS",
     "CostShift",
     "area_effects",
@@ -107,6 +110,7 @@ __all__ = [
     "robustness_table",
     "service_effects",
     "state_distribution",
+    "stress_table",
     "subgroup_effects",
     "subsidy_costs",
     "target_group_counts",

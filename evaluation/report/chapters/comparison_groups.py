@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
+from evaluation.errors import UnmatchedUnitsWarning
 from evaluation.matching import MatchResult, match
 from evaluation.report.disclosure import DisclosedTable, disclose
 from evaluation.report.study import (
@@ -38,12 +41,32 @@ def person_covariates(study: Study, months: int = 24) -> pd.DataFrame:
     return frame.reset_index()
 
 
+#: Characteristics the individual match holds exactly equal.
+PERSON_EXACT = ("under30", "immigrant")
+
+
 def match_people(study: Study, caliper: float = 0.2) -> MatchResult:
-    """Nearest-neighbour match (with replacement, logit score, caliper) of target persons."""
+    """Nearest-neighbour match (with replacement, logit score, caliper) of target persons.
+
+    Exact on :data:`PERSON_EXACT`. Treated persons of an exact stratum without any
+    comparison person cannot be matched; they are left out before matching with an
+    :class:`~evaluation.errors.UnmatchedUnitsWarning` (the estimand is then the ATT of the
+    matched treated persons), as MatchIt does.
+    """
     frame = person_covariates(study)
+    stratum = frame[list(PERSON_EXACT)].astype(str).agg("/".join, axis=1)
+    with_controls = set(stratum[frame["treated"] == 0])
+    orphans = (frame["treated"] == 1) & ~stratum.isin(with_controls)
+    if orphans.any():
+        warnings.warn(f"{int(orphans.sum())} treated persons were dropped without a match: "
+                      f"no comparison person shares their {' and '.join(PERSON_EXACT)} "
+                      f"({', '.join(sorted(set(stratum[orphans])))}). The estimand is then "
+                      "the ATT of the matched treated persons only.", UnmatchedUnitsWarning,
+                      stacklevel=2)
+        frame = frame[~orphans]
     return match(frame, unit="person", treatment="treated",
                   covariates=list(PERSON_COVARIATES), method="nearest", distance="logit",
-                  replace=True, caliper=caliper, exact=["under30", "immigrant"])
+                  replace=True, caliper=caliper, exact=list(PERSON_EXACT))
 
 
 #: Municipal covariates: pre-trial levels and trends of the monitoring statistics.
