@@ -278,6 +278,15 @@ class Study:
         return data.reset_index(drop=True)
 
     @cached_property
+    def headline_covariates(self) -> list[str]:
+        """The :data:`~evaluation.sources.cohort.COHORT_COVARIATES` the target group identifies.
+
+        All of them on data in the schema; :func:`identified_covariates` drops (and warns
+        about) any that are constant or collinear among the comparison persons.
+        """
+        return identified_covariates(self.jobseekers, COHORT_COVARIATES)
+
+    @cached_property
     def pre_trial_population(self) -> pd.DataFrame:
         """Every person of the jobseeker file (not only the target group), pre-trial months.
 
@@ -355,7 +364,7 @@ class Study:
         """
         options = {"estimator": "cs", "aggregate": "simple", **options}
         if options["estimator"] == "cs":
-            options = {"covariates": list(COHORT_COVARIATES), **options}
+            options = {"covariates": self.headline_covariates, **options}
         if not options.get("covariates", True):
             options.pop("covariates")
         return EstimateSpec(f"jobseekers: {outcome}", JOBSEEKER_FILE, "person", "t", "cohort",
@@ -388,7 +397,8 @@ class Study:
         """
         data = self.jobseekers if rows is None else self.jobseekers[rows.to_numpy()]
         if adjusted:
-            kwargs.setdefault("covariates", identified_covariates(data, COHORT_COVARIATES))
+            kwargs.setdefault("covariates", self.headline_covariates if rows is None
+                              else identified_covariates(data, COHORT_COVARIATES))
         return Panel(data, unit="person", time="t", outcome=outcome, cohort="cohort",
                      never_treated=0, cluster="municipality", **kwargs)
 

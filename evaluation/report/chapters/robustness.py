@@ -9,7 +9,7 @@ from evaluation.estimators.callaway_santanna import CallawaySantAnna
 from evaluation.matching import MatchResult
 from evaluation.panel import Panel
 from evaluation.report.chapters.common import EFFECT_COLUMNS, overall_row
-from evaluation.report.study import EstimateSpec, Study
+from evaluation.report.study import EstimateSpec, Study, identified_covariates
 from evaluation.sources.cohort import (
     COHORT_COVARIATES,
     REFERENCE_COVARIATES,
@@ -147,6 +147,6 @@ def placebo_effect(study: Study, outcome: str, months: int = 12) -> dict:
     data["cohort"] = np.where(in_trial, fake_start, 0)
     panel = Panel(data, unit="person", time="t", outcome=outcome, cohort="cohort",
                   never_treated=0, cluster="municipality",
-                  covariates=[c for c in COHORT_COVARIATES if data[c].nunique() > 1])
+                  covariates=identified_covariates(data, COHORT_COVARIATES))
     row = overall_row(CallawaySantAnna().fit(panel).aggregate("simple").to_frame())
     return {c: float(row[c]) for c in EFFECT_COLUMNS}

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from evaluation.errors import ReportError
@@ -23,8 +24,8 @@ MAX_BIAS_SHARE = 0.1
 COVERAGE_RANGE = (0.92, 0.98)
 #: Columns of the validation table, in order.
 VALIDATION_COLUMNS = ["level", "outcome", "design", "estimator", "replications", "truth",
-                      "bias", "sd_error", "bias_share", "mean_se", "se_sd", "coverage",
-                      "coverage_mcse", "size", "power", "mde", "verdict"]
+                      "bias", "sd_error", "bias_share", "bias_share_mcse", "mean_se", "se_sd",
+                      "coverage", "coverage_mcse", "size", "power", "mde", "verdict"]
 
 
 def validation_config(directory: str | Path) -> dict[str, Any]:
@@ -56,14 +57,16 @@ def _verdict(row: pd.Series) -> str:
 
 
 def validation_table(directory: str | Path) -> pd.DataFrame:
-    """Bias, coverage, size or power and MDE of every design, with a verdict per row.
+    r"""Bias, coverage, size or power and MDE of every design, with a verdict per row.
 
     Returns
     -------
     pandas.DataFrame
         :data:`VALIDATION_COLUMNS`: the summary of the run plus ``bias_share`` (bias / SD of
-        the errors) and ``verdict`` (whether |bias| <= :data:`MAX_BIAS_SHARE` SD and
-        coverage lies in :data:`COVERAGE_RANGE`).
+        the errors) with its Monte Carlo standard error ``bias_share_mcse`` (:math:`1/\sqrt
+        R` over :math:`R` replications) and ``verdict`` (whether |bias| <=
+        :data:`MAX_BIAS_SHARE` SD and coverage lies in :data:`COVERAGE_RANGE`, read
+        literally: the Monte Carlo standard errors are shown beside, not used to excuse).
     """
     path = Path(directory) / SUMMARY_FILE
     if not path.is_file():
@@ -71,6 +74,7 @@ def validation_table(directory: str | Path) -> pd.DataFrame:
                           f"{directory}` first.")
     table = pd.read_csv(path)
     table["bias_share"] = table["bias"] / table["sd_error"]
+    table["bias_share_mcse"] = 1 / np.sqrt(table["replications"])  # SE of a mean error / SD
     table["verdict"] = table.apply(_verdict, axis=1)
     return table[VALIDATION_COLUMNS]
 
