@@ -157,11 +157,12 @@ def _overall(p_value: float, estimate: float = 0.02) -> pd.DataFrame:
                          "p_value": [p_value]})
 
 
-def _validation(verdict: str = "meets the criteria") -> pd.DataFrame:
+def _validation(bias_share: float = 0.02, coverage: float = 0.95) -> pd.DataFrame:
     return pd.DataFrame({
         "level": ["jobseekers", "jobseekers"], "outcome": ["employed", "employed"],
         "design": ["overall effect", "placebo: cohort re-selected 12 months earlier"],
-        "estimator": ["cs", "cs"], "verdict": [verdict, "meets the criteria"],
+        "estimator": ["cs", "cs"], "verdict": ["(verdict)", "meets the criteria"],
+        "bias_share": [bias_share, 0.0], "coverage": [coverage, 0.95],
         "size": [np.nan, 0.05]})
 
 
@@ -171,24 +172,29 @@ def _robust(placebo_p: float) -> pd.DataFrame:
                                                 "earlier"]})
 
 
-@pytest.mark.parametrize("p_value, placebo_p, verdict, expected", [
-    (0.01, 0.40, "meets the criteria", "effect found"),
-    (0.30, 0.40, "meets the criteria", "no effect detected; effects beyond ±0.028"),
-    (0.01, 0.01, "meets the criteria", "not credible on these data"),
-    (0.01, 0.40, "fails: coverage 0.85", "no conclusion: the design did not pass"),
+@pytest.mark.parametrize("p_value, placebo_p, bias_share, coverage, expected", [
+    (0.01, 0.40, 0.02, 0.95, "effect found: the validated design's interval excludes zero"),
+    (0.30, 0.40, 0.02, 0.95, "no effect detected; effects beyond ±0.02802 would have been found"),
+    (0.01, 0.01, 0.02, 0.95, "not credible on these data"),
+    (0.01, 0.01, -0.15, 0.95, "no conclusion: the design is biased for this outcome in the "
+                              "validation (bias -0.15 SD"),
+    (0.01, 0.40, 0.02, 0.91, "effect found: the validated design's interval excludes zero "
+                             "(caveat: its 95 % intervals covered the truth in 91.0 %"),
 ])
-def test_the_rule_in_order(p_value, placebo_p, verdict, expected):
-    table = headline_conclusions(_overall(p_value), _robust(placebo_p), _validation(verdict))
+def test_the_rule_in_order(p_value, placebo_p, bias_share, coverage, expected):
+    table = headline_conclusions(_overall(p_value), _robust(placebo_p),
+                                 _validation(bias_share, coverage))
     assert list(table.columns) == CONCLUSION_COLUMNS
     row = table.iloc[0]
     assert row["conclusion"].startswith(expected)
     assert row["placebo_size"] == 0.05 and row["placebo_p_value"] == placebo_p
+    assert row["validation"] == "(verdict)"
 
 
 def test_without_a_validation_run_nothing_is_concluded():
     row = headline_conclusions(_overall(0.001)).iloc[0]
-    assert row["validation"] == "not validated (no validation run)"
-    assert row["conclusion"].startswith("no conclusion")
+    assert row["validation"] == "not validated"
+    assert row["conclusion"].startswith("no conclusion: the design was not validated")
 
 
 def test_identified_covariates_drops_constant_and_collinear_ones():

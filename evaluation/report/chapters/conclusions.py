@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.estimators.results import minimum_detectable_effect
+from evaluation.report.chapters.validation import COVERAGE_RANGE, MAX_BIAS_SHARE
 
 #: Design labels of the headline rows in the validation table, by table.
 HEADLINE_DESIGN = "overall effect"
@@ -21,13 +22,15 @@ CONCLUSION_COLUMNS = ["level", "outcome", "estimate", "ci_lower", "ci_upper", "p
                       "mde", "validation", "placebo_p_value", "placebo_size", "conclusion"]
 
 
-def _validation_of(validation: pd.DataFrame | None, level: str, outcome: str) -> str:
+def _validation_of(validation: pd.DataFrame | None, level: str, outcome: str
+                   ) -> pd.Series | None:
+    """Return the validation row of the headline design for one outcome (None if not run)."""
     if validation is None:
-        return "not validated (no validation run)"
+        return None
     rows = validation[(validation["level"] == level) & (validation["outcome"] == outcome)
                       & (validation["design"] == HEADLINE_DESIGN)
                       & (validation["estimator"] == "cs")]
-    return str(rows["verdict"].iloc[0]) if len(rows) else "not validated (outcome not run)"
+    return rows.iloc[0] if len(rows) else None
 
 
 def _placebo_of(robustness: pd.DataFrame | None, validation: pd.DataFrame | None,
@@ -46,17 +49,27 @@ def _placebo_of(robustness: pd.DataFrame | None, validation: pd.DataFrame | None
     return p_value, size
 
 
-def _conclusion(row: dict, alpha: float) -> str:
-    if not row["validation"].startswith("meets"):
-        return ("no conclusion: the design did not pass its validation for this outcome "
-                f"({row['validation']})")
+def _conclusion(row: dict, checked: pd.Series | None, alpha: float) -> str:
+    if checked is None:
+        return "no conclusion: the design was not validated for this outcome"
+    if abs(checked["bias_share"]) > MAX_BIAS_SHARE:
+        return ("no conclusion: the design is biased for this outcome in the validation "
+                f"(bias {checked['bias_share']:+.2f} SD of its errors)")
     if row["placebo_p_value"] < alpha:
         return ("not credible on these data: the re-selected placebo rejects, so the "
                 "comparison group diverged from the trial group before the trial")
     if row["p_value"] < alpha:
-        return "effect found: the validated design's interval excludes zero"
-    return (f"no effect detected; effects beyond ±{row['mde']:.4g} would have been found "
-            "with 80 % power")
+        text = "effect found: the validated design's interval excludes zero"
+    else:
+        text = (f"no effect detected; effects beyond ±{row['mde']:.4g} would have been found "
+                "with 80 % power")
+    low, high = COVERAGE_RANGE
+    if not low <= checked["coverage"] <= high:
+        covered = 100 * checked["coverage"]
+        text += (f" (caveat: its 95 % intervals covered the truth in {covered:.1f} % of the "
+                 "validation's replications, so they are somewhat too "
+                 + ("narrow" if checked["coverage"] < low else "wide") + ")")
+    return text
 
 
 def headline_conclusions(overall: pd.DataFrame, robustness: pd.DataFrame | None = None,
@@ -84,24 +97,28 @@ def headline_conclusions(overall: pd.DataFrame, robustness: pd.DataFrame | None 
 
     Notes
     -----
-    The rule, in order: (1) an outcome whose headline design fails the validation criteria
-    (|bias| > 0.1 SD of the errors or 95 % coverage outside [0.92, 0.98]) gets no
-    conclusion; (2) when the placebo with the cohort re-selected 12 months earlier rejects
-    at ``alpha``, the estimate is not credible; (3) otherwise an effect is found when the
-    interval excludes zero, and a null result states its minimum detectable effect
-    :math:`(z_{1-\alpha/2} + z_{0.8})\,\mathrm{SE}`. Placebo rows exist for the
-    chapter-3 outcomes of the robustness chapter only; other outcomes skip step (2).
+    The rule, in order: (1) an outcome whose headline design was not validated, or is biased
+    in the validation (|bias| > 0.1 SD of its errors), gets no conclusion; (2) when the
+    placebo with the cohort re-selected 12 months earlier rejects at ``alpha``, the estimate
+    is not credible; (3) otherwise an effect is found when the interval excludes zero, and
+    a null result states its minimum detectable effect
+    :math:`(z_{1-\alpha/2} + z_{0.8})\,\mathrm{SE}`; when the validation's 95 % coverage
+    lies outside [0.92, 0.98] the conclusion carries the measured coverage as a caveat.
+    Placebo rows exist for the chapter-3 outcomes of the robustness chapter only; other
+    outcomes skip step (2).
     """
     rows = []
     for _, row in overall[overall["estimator"] == "cs"].iterrows():
         placebo_p, placebo_size = _placebo_of(
             robustness if row["level"] == "jobseekers" else None, validation, row["outcome"])
+        checked = _validation_of(validation, row["level"], row["outcome"])
         record = {"level": row["level"], "outcome": row["outcome"],
                   **{c: float(row[c]) for c in ("estimate", "ci_lower", "ci_upper",
                                                 "p_value")},
                   "mde": float(minimum_detectable_effect(row["std_error"], alpha)),
-                  "validation": _validation_of(validation, row["level"], row["outcome"]),
+                  "validation": ("not validated" if checked is None
+                                 else str(checked["verdict"])),
                   "placebo_p_value": placebo_p, "placebo_size": placebo_size}
-        record["conclusion"] = _conclusion(record, alpha)
+        record["conclusion"] = _conclusion(record, checked, alpha)
         rows.append(record)
     return pd.DataFrame(rows, columns=CONCLUSION_COLUMNS)
