@@ -52,7 +52,12 @@ def _verdict(row: pd.Series) -> str:
         problems.append(f"|bias| = {abs(row['bias_share']):.2f} SD")
     low, high = COVERAGE_RANGE
     if not low <= row["coverage"] <= high:
-        problems.append(f"coverage {row['coverage']:.2f}")
+        text = f"coverage {row['coverage']:.3f}"
+        ratio = row["se_sd"]
+        if ratio == ratio and abs(ratio - 1) >= 0.05:  # say why when the SEs are off
+            text += (f" (standard errors {abs(1 - ratio):.0%} "
+                     f"{'smaller' if ratio < 1 else 'larger'} than the spread of the errors)")
+        problems.append(text)
     return "meets the criteria" if not problems else "fails: " + ", ".join(problems)
 
 
