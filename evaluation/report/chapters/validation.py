@@ -96,10 +96,11 @@ SCENARIO_NOTES = {
     "attrition": "persons leave the registers (1 % a month) and are followed only while "
     "observed, so the later trial months rest on those who stay, a group selected on its "
     "outcomes in both arms",
-    "area_shock": "persons of one trial area share common labour-market shocks, but the "
-    "standard errors are clustered by municipality; with about 25 trial areas the remedy is "
-    "few-cluster inference by area (wild cluster bootstrap, CR2), the subject of the "
-    "inference issue",
+    "area_shock": "the persons and municipalities of one trial area share common "
+    "labour-market shocks, which standard errors clustered by municipality (persons) or by "
+    "the 15 ELY centres (municipalities) understate; with about 25 trial areas the remedy is "
+    "few-cluster inference by area (wild cluster bootstrap, CR2, randomization inference), "
+    "not yet part of this report",
 }
 #: Columns of :func:`stress_table`.
 STRESS_COLUMNS = ["scenario", "replications", "level", "outcome", "design", "truth", "bias",
