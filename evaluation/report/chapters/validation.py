@@ -55,7 +55,7 @@ def _verdict(row: pd.Series) -> str:
         text = f"coverage {row['coverage']:.3f}"
         ratio = row["se_sd"]
         if ratio == ratio and abs(ratio - 1) >= 0.05:  # say why when the SEs are off
-            text += (f" (standard errors {abs(1 - ratio):.0%} "
+            text += (f" (standard errors {100 * abs(1 - ratio):.0f} % "
                      f"{'smaller' if ratio < 1 else 'larger'} than the spread of the errors)")
         problems.append(text)
     return "meets the criteria" if not problems else "fails: " + ", ".join(problems)
