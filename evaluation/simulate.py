@@ -46,6 +46,7 @@ from evaluation.synthetic.inflow import (
     entry_columns,
     entry_design,
 )
+from evaluation.synthetic.jobseeker_tables import jobseeker_frame, people_table
 from evaluation.synthetic.municipal import (
     MUNICIPAL_OUTCOMES,
     draw_municipal_panel,
@@ -345,12 +346,12 @@ def simulate_jobseekers(
     costs = (js.person_lms_costs(without, people.era_member, months),
              js.person_lms_costs(with_trial, people.era_member, months))
     start = month_index(w.start)
-    reference = int(np.flatnonzero(t == start - scenario.anticipation - 1)[0])
+    reference = int(np.flatnonzero(t == js.reference_month(w, scenario))[0])
     exit_month = (_rng(seed, _ATTRITION).geometric(scenario.attrition, n_people)
                   if scenario.attrition > 0 else None)
     if exit_month is not None:  # who has left the registers is in no reference-month cohort
         target[:n_people] &= exit_month > reference
-    units = _people_table(design, people, target, w.number, reference, with_trial)
+    units = people_table(design, people, target, w.number, reference, with_trial)
     member = units["treated"].to_numpy()
     neighbour_muni = design.neighbour[people.municipality, w.number - 1]
     neighbour = neighbour_muni & target
@@ -387,7 +388,7 @@ def simulate_jobseekers(
                                            f"wave{w.number}_entry"))
         if keep_potential_outcomes:
             potential[name] = (y0, y1)
-    data = _jobseeker_frame(design, people, units, with_trial, costs, months, t, w)
+    data = jobseeker_frame(design, people, units, with_trial, costs, months, t, w)
     if entrants is not None:
         for name in columns:
             data[name] = np.repeat(columns[name], t.size)
@@ -423,70 +424,6 @@ def _check_jobseeker_arguments(n_people: int, wave_number: int, n_months: int,
             "pre-trial months)."
         )
     return w
-
-
-def _people_table(design: Design, people: js.People, target: np.ndarray, wave_number: int,
-                  reference: int, paths: js.ChainPaths) -> pd.DataFrame:
-    muni = design.municipalities
-    age_ref = people.age0 + (reference + people.birth_offset) // 12
-    duration_ref = paths.duration[:, reference]
-    return pd.DataFrame({
-        "person": np.arange(people.municipality.size, dtype=np.int32),
-        "municipality": muni["municipality"].to_numpy()[people.municipality],
-        "ely": muni["ely"].to_numpy()[people.municipality],
-        "area": design.area_ids(wave_number)[people.municipality],
-        "age": age_ref.astype(np.int16),
-        "under30": age_ref < 30,
-        "immigrant": people.immigrant,
-        "era_member": people.era_member,
-        "era_entitled": people.era_member & (duration_ref < js.ERA_MONTHS),
-        "frailty": people.frailty.astype(np.int8),
-        "state_at_reference": pd.Categorical.from_codes(paths.state[:, reference], js.STATES),
-        "target_group": target,
-        "treated": target & design.treated(wave_number)[people.municipality],
-    })
-
-
-def _jobseeker_frame(design: Design, people: js.People, units: pd.DataFrame,
-                     paths: js.ChainPaths, costs: tuple, months: pd.PeriodIndex, t: np.ndarray,
-                     w) -> pd.DataFrame:
-    n, n_t = people.municipality.size, t.size
-    start = month_index(w.start)
-    treated = units["treated"].to_numpy()
-
-    def per_person(values: np.ndarray) -> np.ndarray:
-        return np.repeat(values, n_t)
-
-    cost, municipal = costs[1]
-    state = paths.state.ravel()
-    cols: dict[str, Any] = {
-        "person": per_person(np.arange(n, dtype=np.int32)),
-        "municipality": pd.Categorical.from_codes(
-            per_person(people.municipality), design.municipalities["municipality"]),
-        "month": pd.Categorical.from_codes(np.tile(np.arange(n_t, dtype=np.int16), n),
-                                           js.month_labels(months)),
-        "t": np.tile(t.astype(np.int16), n),
-        "age": (people.age0[:, None] + (np.arange(n_t)[None, :] + people.birth_offset[:, None])
-                // 12).astype(np.int8).ravel(),
-        "under30": per_person(units["under30"].to_numpy()),
-        "immigrant": per_person(people.immigrant),
-        "era_member": per_person(people.era_member),
-        "unemployment_duration": paths.duration.ravel(),
-        "state": pd.Categorical.from_codes(state, js.STATES),
-    }
-    for name, states in js._STATE_OUTCOMES.items():
-        lookup = np.isin(np.arange(6), states).astype(np.int8)
-        cols[name] = lookup[state]
-    cols["plan"] = paths.plan.ravel()
-    cols["lms_cost"] = cost.ravel()
-    cols["lms_cost_state"] = (cost - municipal).ravel()
-    cols["lms_cost_municipal"] = municipal.ravel()
-    cols["target_group"] = per_person(units["target_group"].to_numpy())
-    cols["treated"] = per_person(treated)
-    cols["cohort"] = per_person(np.where(treated, start, 0).astype(np.int16))
-    running = ((t >= start) & (t < start + w.n_months)).astype(np.int8)
-    cols["status"] = (treated[:, None] * running[None, :]).astype(np.int8).ravel()
-    return pd.DataFrame(cols, copy=False)
 
 
 def simulate_staggered(
@@ -575,7 +512,7 @@ def write_synthetic_data(
     files = {name: _write_parquet(frame, out / name) for name, frame in tables.items()}
     people = simulate_jobseekers(n_people, wave_number=wave_number, scenario=scenario, seed=seed,
                                  n_municipalities=n_municipalities)
-    reference = month_index(wave(wave_number).start) - scenario.anticipation - 1
+    reference = js.reference_month(wave(wave_number), scenario)
     data = add_reference_covariates(people.data, reference, muni.data)
     del muni, tables
     for name, frame in (("jobseekers.parquet", data),

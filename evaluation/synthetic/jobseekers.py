@@ -309,7 +309,7 @@ def simulate_chains(design: Design, scenario: Scenario, wave: Wave, people: Peop
     static = table.static_index(people)
     start = month_index(wave.start)
     t_values = np.array([month_index(m) for m in months])
-    reference = int(np.flatnonzero(t_values == start - scenario.anticipation - 1)[0])
+    reference = int(np.flatnonzero(t_values == reference_month(wave, scenario))[0])
     reach = (design.membership[:, wave.number - 1] >= 0) | design.neighbour[:, wave.number - 1]
     reach |= carry_reach(design, scenario, wave.number)
     if extra is not None:
@@ -385,6 +385,15 @@ def person_lms_costs(paths: ChainPaths, era_member: np.ndarray,
                           np.where(months_on_lms >= 10, np.round(0.5 * rate), 0))
     municipal = np.where(on_lms & (paths.state == U), share_rate, 0).astype(np.int16)
     return cost, municipal
+
+
+def reference_month(wave: Wave, scenario: Scenario) -> int:
+    """Month index ``t`` of the reference month: the month before effects begin.
+
+    The target rule is applied then; with anticipation that is ``scenario.anticipation``
+    months before the month preceding the wave's start.
+    """
+    return month_index(wave.start) - scenario.anticipation - 1
 
 
 def target_rule(wave_number: int):
