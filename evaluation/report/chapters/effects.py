@@ -83,8 +83,10 @@ def event_study(study: Study, outcome: str, level: str = "jobseekers",
     if level != "jobseekers":
         return compare_estimators(study.panel(level, outcome), estimators, min_e=min_e,
                                   max_e=max_e)
-    parts = [compare_estimators(study.jobseeker_panel(outcome, adjusted=name == "cs"), [name],
-                                min_e=min_e, max_e=max_e) for name in estimators]
+    panels = {adjusted: study.jobseeker_panel(outcome, adjusted=adjusted)
+              for adjusted in {name == "cs" for name in estimators}}  # each built once
+    parts = [compare_estimators(panels[name == "cs"], [name], min_e=min_e, max_e=max_e)
+             for name in estimators]
     return EstimatorComparison(pd.concat([p.table for p in parts], ignore_index=True),
                                {k: v for p in parts for k, v in p.results.items()})
 
