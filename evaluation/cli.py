@@ -8,7 +8,7 @@ Sub-commands::
         [--estimator NAME (see --help: the registry's estimators)] [--control never|notyet]
         [--method dr|ipw|reg] [--base-period varying|universal] [--anticipation K]
         [--aggregate none|simple|event|group|calendar] [--cluster COL] [--weights COL]
-        [--small-sample] [--se analytic|bootstrap] [--draws B] [--seed S] [--alpha 0.05]
+        [--small-sample] [--se analytic|cr2|cr3|bootstrap] [--draws B] [--seed S] [--alpha 0.05]
         --output FILE.csv
     evaluation match --data FILE --unit COL --treatment COL --covariates COL,COL
         [--method nearest|optimal|cem|ebal|ipw]
@@ -207,8 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "are not counted), as pyfixest's ssc(k_adj=True, k_fixef='none', "
                           "G_adj=True); default off: no correction, pyfixest's "
                           "ssc(k_adj=False, G_adj=False)")
-    est.add_argument("--se", default=None, choices=("analytic", "bootstrap"),
-                     help="cs: analytic or multiplier-bootstrap standard errors")
+    est.add_argument("--se", default=None, choices=("analytic", "cr2", "cr3", "bootstrap"),
+                     help="cs: analytic (clustered influence functions), cr2 (the same, "
+                          "bias-reduced for few or unequal clusters), cr3 (the cluster "
+                          "jackknife, with t(G-1) intervals) or multiplier-bootstrap "
+                          "standard errors")
     est.add_argument("--draws", type=int, default=None, help="cs: bootstrap draws (999)")
     est.add_argument("--seed", type=int, default=None,
                      help=f"cs: bootstrap seed (default {DEFAULT_RANDOM_SEED})")

@@ -610,7 +610,7 @@ def test_analytic_clustered_se_by_hand():
     assert np.all(fit.table["std_error"][post] > 1.4 * plain.table["std_error"][post])
 
 
-@pytest.mark.parametrize("weights", ["rademacher", "mammen"])
+@pytest.mark.parametrize("weights", ["rademacher", "mammen", "webb"])
 def test_clustered_bootstrap(weights):
     boot = clustered_fit("bootstrap", weights)
     analytic = clustered_fit()
@@ -650,10 +650,10 @@ def test_invalid_options(options, match):
 def test_invalid_aggregation_and_bootstrap_weights(fit):
     with pytest.raises(InvalidOptionError, match="kind"):
         fit.aggregate("dynamic")
-    with pytest.raises(InvalidOptionError, match="bootstrap_weights='webb'"):
-        CallawaySantAnna(se="bootstrap", bootstrap_weights="webb", seed=1)
-    with pytest.raises(InvalidOptionError, match="bootstrap_weights='webb'"):
-        CallawaySantAnna(bootstrap_weights="webb")  # checked even with analytic SEs
+    with pytest.raises(InvalidOptionError, match="bootstrap_weights='normal'"):
+        CallawaySantAnna(se="bootstrap", bootstrap_weights="normal", seed=1)
+    with pytest.raises(InvalidOptionError, match="bootstrap_weights='normal'"):
+        CallawaySantAnna(bootstrap_weights="normal")  # checked even with analytic SEs
     with pytest.raises(InvalidOptionError, match="anticipation=True"):
         CallawaySantAnna(anticipation=True)
 

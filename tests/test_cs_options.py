@@ -48,9 +48,11 @@ def test_improved_dr_without_covariates_is_the_difference_of_means(sim):
     comparison = Comparison(d, np.ones((400, 1)), np.ones(400))
     from evaluation.estimators._drdid import dr_improved_did
 
-    att, influence = dr_improved_did(dy, comparison)
+    att, influence, weights = dr_improved_did(dy, comparison)
     assert att == pytest.approx(dy[d == 1].mean() - dy[d == 0].mean(), abs=1e-10)
     assert influence.mean() == pytest.approx(0.0, abs=1e-12)
+    # the outcome weights of the difference of means: 1 / n_group in each group
+    np.testing.assert_allclose(weights, np.where(d == 1, 1 / d.sum(), 1 / (1 - d).sum()))
 
 
 def test_improved_dr_agrees_with_dr_when_the_outcome_model_is_right(sim):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -71,6 +72,28 @@ class PropensityScore:
     hessian: np.ndarray | None
     converged: bool = True
     iterations: int = 0
+
+
+class TwoByTwo(NamedTuple):
+    r"""A 2x2 DiD estimate with its influence function and outcome weights.
+
+    Attributes
+    ----------
+    att
+        The estimate :math:`\hat\tau`.
+    influence
+        Influence function :math:`\psi_i` on the comparison's units.
+    weights
+        How much each unit's outcome change counts in the group mean it enters: the
+        estimator is linear in :math:`\Delta Y` given the covariates,
+        :math:`\hat\tau = \sum_{D_i=1} a_i\Delta Y_i - \sum_{D_i=0} a_i\Delta Y_i`, and
+        ``weights`` is :math:`a` (summing to one within each group). The share of a cluster
+        in its group's sum is the leverage that the bias-reduced (CR2) variance corrects for.
+    """
+
+    att: float
+    influence: np.ndarray
+    weights: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -268,8 +291,16 @@ class Comparison:
         """Mean of ``weights * x`` over units (a k-vector)."""
         return weights @ self.x / self.n
 
+    def regression_weights(self, means: np.ndarray) -> np.ndarray:
+        r"""Weights of the comparison outcomes in :math:`\bar x'\hat\beta_0` (sum to ``means[0]``).
 
-def reg_did(dy: np.ndarray, c: Comparison) -> tuple[float, np.ndarray]:
+        :math:`\hat\beta_0 = (X'W_0X)^{-1}X'W_0\Delta Y`, so
+        :math:`\bar x'\hat\beta_0 = \sum_j w_j(1-D_j)X_j'(X'W_0X)^{-1}\bar x\,\Delta Y_j`.
+        """
+        return self.w_control * (self.x @ (self.gram_inv @ means)) / self.n
+
+
+def reg_did(dy: np.ndarray, c: Comparison) -> TwoByTwo:
     r"""Outcome-regression DiD (Heckman, Ichimura and Todd 1997).
 
     Notes
@@ -290,10 +321,12 @@ def reg_did(dy: np.ndarray, c: Comparison) -> tuple[float, np.ndarray]:
     inf_treat = w_treat * (dy - eta_treat) / mean_treat
     inf_cont = (w_treat * (fitted - eta_cont)
                 + c.ols_effect(scores, c.column_means(w_treat))) / mean_treat
-    return float(eta_treat - eta_cont), inf_treat - inf_cont
+    weights = w_treat / w_treat.sum() + c.regression_weights(c.column_means(w_treat)
+                                                             / mean_treat)
+    return TwoByTwo(float(eta_treat - eta_cont), inf_treat - inf_cont, weights)
 
 
-def ipw_did(dy: np.ndarray, c: Comparison) -> tuple[float, np.ndarray]:
+def ipw_did(dy: np.ndarray, c: Comparison) -> TwoByTwo:
     r"""Normalised (Hajek) inverse-probability-weighted DiD (Abadie 2005).
 
     Notes
@@ -310,10 +343,11 @@ def ipw_did(dy: np.ndarray, c: Comparison) -> tuple[float, np.ndarray]:
     inf_treat = w_treat * (dy - eta_treat) / w_treat.mean()
     m2 = c.column_means(w_cont * (dy - eta_cont))
     inf_cont = (w_cont * (dy - eta_cont) + c.ps_effect(m2)) / w_cont.mean()
-    return float(eta_treat - eta_cont), inf_treat - inf_cont
+    return TwoByTwo(float(eta_treat - eta_cont), inf_treat - inf_cont,
+                    w_treat / w_treat.sum() + w_cont / w_cont.sum())
 
 
-def dr_did(dy: np.ndarray, c: Comparison) -> tuple[float, np.ndarray]:
+def dr_did(dy: np.ndarray, c: Comparison) -> TwoByTwo:
     r"""Locally efficient doubly robust DiD for panel data (Sant'Anna and Zhao 2020, eq. 3.1).
 
     Notes
@@ -340,7 +374,9 @@ def dr_did(dy: np.ndarray, c: Comparison) -> tuple[float, np.ndarray]:
     m2 = c.column_means(w_cont * (resid - eta_cont))
     inf_cont = (w_cont * (resid - eta_cont) + c.ps_effect(m2)
                 - c.ols_effect(scores, c.column_means(w_cont))) / w_cont.mean()
-    return float(eta_treat - eta_cont), inf_treat - inf_cont
+    imbalance = c.column_means(w_treat) / w_treat.mean() - c.column_means(w_cont) / w_cont.mean()
+    weights = w_treat / w_treat.sum() + w_cont / w_cont.sum() + c.regression_weights(imbalance)
+    return TwoByTwo(float(eta_treat - eta_cont), inf_treat - inf_cont, weights)
 
 
 def calibrated_propensity(d: np.ndarray, x: np.ndarray, w: np.ndarray,
@@ -429,7 +465,7 @@ def _tilting(d: np.ndarray, x: np.ndarray, w: np.ndarray, max_iter: int
                 "score; cells without overlap are NaN).")
 
 
-def dr_improved_did(dy: np.ndarray, c: Comparison) -> tuple[float, np.ndarray]:
+def dr_improved_did(dy: np.ndarray, c: Comparison) -> TwoByTwo:
     r"""Improved (locally efficient and DR) DiD of Sant'Anna and Zhao (2020, sec. 3.1).
 
     Notes
@@ -455,7 +491,7 @@ def dr_improved_did(dy: np.ndarray, c: Comparison) -> tuple[float, np.ndarray]:
         warnings.warn(f"{message} The ATT(g,t) of this comparison is NaN: the tilting did not "
                       "balance the covariates, which is what this estimator rests on.",
                       ConvergenceWarning, stacklevel=3)
-        return np.nan, np.zeros(d.size)
+        return TwoByTwo(np.nan, np.zeros(d.size), np.zeros(d.size))
     if message is not None:
         warnings.warn(f"{message} Its scores are used.", ConvergenceWarning, stacklevel=3)
     wc = w * ps / (1 - ps) * (1 - d)
@@ -467,4 +503,5 @@ def dr_improved_did(dy: np.ndarray, c: Comparison) -> tuple[float, np.ndarray]:
     eta_cont = np.mean(w_cont * resid) / w_cont.mean()
     influence = (w_treat * (resid - eta_treat) / w_treat.mean()
                  - w_cont * (resid - eta_cont) / w_cont.mean())
-    return float(eta_treat - eta_cont), influence
+    return TwoByTwo(float(eta_treat - eta_cont), influence,
+                    w_treat / w_treat.sum() + w_cont / w_cont.sum())

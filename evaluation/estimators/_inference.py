@@ -16,10 +16,11 @@ from scipy.special import ndtri
 
 from evaluation.options import check_option
 
-BootstrapWeights = Literal["rademacher", "mammen"]
+BootstrapWeights = Literal["rademacher", "mammen", "webb"]
 _MAMMEN_LOW = -(np.sqrt(5) - 1) / 2
 _MAMMEN_HIGH = (np.sqrt(5) + 1) / 2
 _MAMMEN_P_LOW = (np.sqrt(5) + 1) / (2 * np.sqrt(5))
+_WEBB = np.sqrt(np.array([1.5, 1.0, 0.5, 0.5, 1.0, 1.5])) * np.array([-1, -1, -1, 1, 1, 1])
 _CHUNK_CELLS = 2**24  # draws x clusters handled per block (memory ~ 128 MB in float64)
 
 
@@ -54,6 +55,62 @@ def cluster_robust_ols(x: np.ndarray, y: np.ndarray, weights: np.ndarray,
     beta = bread @ (x.T @ (weights * y))
     sums = cluster_sums((weights * (y - x @ beta))[:, None] * x, cluster)
     return beta, bread @ (sums.T @ sums) @ bread
+
+
+def leverage_factors(weights: np.ndarray, treated: np.ndarray, cluster: np.ndarray | None,
+                     kind: str = "cr2") -> np.ndarray:
+    r"""CR2 or CR3 factors for the influence function of a difference of means.
+
+    Parameters
+    ----------
+    weights
+        ``(n,)`` weight :math:`a_i` of each unit's outcome in the mean of its group
+        (treated or comparison), each group's weights summing to one.
+    treated
+        ``(n,)`` 0/1 group indicator.
+    cluster
+        ``(n,)`` integer cluster codes, or None for one unit per cluster (HC2, HC3).
+    kind
+        ``"cr2"`` (bias-reduced linearisation) or ``"cr3"`` (the cluster jackknife).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` factors :math:`(1 - h_{c(i),D_i})^{-1/2}` (CR2) or
+        :math:`(1 - h_{c(i),D_i})^{-1}` (CR3) that multiply each unit's influence function;
+        1 where a whole group lies in one cluster (:math:`h = 1`: the cluster's deviation
+        from its group mean is zero whatever the factor, and only few-cluster inference can
+        help).
+
+    Notes
+    -----
+    :math:`h_{cD} = \sum_{i \in c,\, D_i = D} a_i` is cluster :math:`c`'s leverage in the
+    mean of group :math:`D`. For a difference of weighted means (the 2x2 DiD without
+    covariates, the regression of :math:`\Delta Y` on a constant and :math:`D`) the hat
+    matrix is block-diagonal by group and rank one within it, so Bell and McCaffrey's (2002)
+    adjustment :math:`(I - H_{cc})^{-1/2}` scales the cluster's residual sum in each group by
+    exactly :math:`(1 - h_{cD})^{-1/2}`: the variance is R ``clubSandwich``'s CR2. With
+    covariates :math:`a` are the estimator's implied weights (it is linear in
+    :math:`\Delta Y` given the covariates) and the factor leaves out the
+    :math:`O(k/n)` leverage of the covariates themselves.
+
+    CR3 replaces :math:`(I - H_{cc})^{-1/2}` by :math:`(I - H_{cc})^{-1}`: the residuals
+    become the prediction errors of the cluster left out, so the variance is the
+    leave-one-cluster-out jackknife :math:`\sum_c(\hat\theta_{(c)} - \hat\theta)^2`
+    (MacKinnon, Nielsen and Webb's CV3, recommended by them for unbalanced clusters); for
+    the difference of means it equals the jackknife exactly.
+    """
+    group = treated.astype(np.intp)
+    if cluster is None:
+        leverage = weights
+    else:
+        n_clusters = int(cluster.max()) + 1
+        index = group * n_clusters + cluster
+        leverage = np.bincount(index, weights=weights, minlength=2 * n_clusters)[index]
+    leverage = np.clip(leverage, 0.0, None)
+    whole = leverage >= 1 - 1e-12
+    power = {"cr2": 0.5, "cr3": 1.0}[kind]
+    return np.where(whole, 1.0, np.where(whole, 0.5, 1 - leverage) ** -power)
 
 
 def influence_covariance(influence: np.ndarray, cluster: np.ndarray | None = None) -> np.ndarray:
@@ -107,9 +164,12 @@ def multiplier_draws(
     Rademacher multipliers are :math:`\pm 1` with probability 1/2; Mammen's two-point
     multipliers take :math:`-(\sqrt5-1)/2` with probability
     :math:`(\sqrt5+1)/(2\sqrt5)` and :math:`(\sqrt5+1)/2` otherwise (R ``did``'s
-    default). Clusters are processed in blocks so memory stays bounded for millions of units;
-    multipliers and products are single precision (their rounding, about 1e-7 relative, is
-    far below the bootstrap's own Monte Carlo error) and blocks are summed in double.
+    default); Webb's (2023) six-point multipliers take
+    :math:`\pm\sqrt{1/2}, \pm 1, \pm\sqrt{3/2}` with probability 1/6 each, which with
+    few clusters gives many more distinct draws than :math:`2^G` sign vectors. Clusters
+    are processed in blocks so memory stays bounded for millions of units; multipliers
+    and products are single precision (their rounding, about 1e-7 relative, is far below
+    the bootstrap's own Monte Carlo error) and blocks are summed in double.
     """
     check_option("bootstrap weights", weights, BootstrapWeights)
     if draws < 2:
@@ -119,14 +179,22 @@ def multiplier_draws(
     n_clusters = sums.shape[0]
     out = np.zeros((draws, sums.shape[1]))
     block = max(1, _CHUNK_CELLS // draws)
+    for start in range(0, n_clusters, block):
+        part = sums[start:start + block].astype(np.float32)
+        out += _multipliers(weights, (draws, part.shape[0]), rng) @ part
+    return out / n
+
+
+def _multipliers(weights: BootstrapWeights, shape: tuple[int, int],
+                 rng: np.random.Generator) -> np.ndarray:
+    """Draw a ``shape`` block of single-precision multipliers of the named distribution."""
+    if weights == "webb":
+        return _WEBB.astype(np.float32)[rng.integers(0, 6, shape, dtype=np.int8)]
     values = np.array([_MAMMEN_LOW, _MAMMEN_HIGH] if weights == "mammen" else [-1.0, 1.0],
                       dtype=np.float32)
     threshold = _MAMMEN_P_LOW if weights == "mammen" else 0.5
-    for start in range(0, n_clusters, block):
-        part = sums[start:start + block].astype(np.float32)
-        high = rng.random((draws, part.shape[0]), dtype=np.float32) >= threshold
-        out += values[high.view(np.int8)] @ part
-    return out / n
+    high = rng.random(shape, dtype=np.float32) >= threshold
+    return values[high.view(np.int8)]
 
 
 def bootstrap_inference(draws: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:

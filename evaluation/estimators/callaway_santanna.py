@@ -30,6 +30,7 @@ from evaluation.estimators._inference import (
     BootstrapWeights,
     bootstrap_inference,
     influence_covariance,
+    leverage_factors,
     multiplier_draws,
 )
 from evaluation.estimators.results import EstimationResult, PretrendTest
@@ -76,8 +77,13 @@ class CallawaySantAnna:
         by default the panel's ``covariates`` columns enter linearly with an intercept.
         Covariates are taken from the base period of each comparison.
     se
-        ``"analytic"`` (influence functions, clustered by the panel's cluster column) or
-        ``"bootstrap"`` (multiplier bootstrap drawn per cluster, with uniform bands).
+        ``"analytic"`` (influence functions, clustered by the panel's cluster column),
+        ``"cr2"`` (the same with the bias-reduced linearisation of Bell and McCaffrey:
+        each cluster's influence in a group mean scaled by :math:`(1-h_c)^{-1/2}`, see
+        :func:`~evaluation.estimators._inference.leverage_factors`; for few or unequal
+        clusters, where the analytic variance is too small), ``"cr3"`` (the cluster
+        jackknife: scaled by :math:`(1-h_c)^{-1}`) or ``"bootstrap"``
+        (multiplier bootstrap drawn per cluster, with uniform bands).
     draws, bootstrap_weights, seed
         Bootstrap settings (``"mammen"`` as R ``did``, or ``"rademacher"``).
     alpha
@@ -89,7 +95,7 @@ class CallawaySantAnna:
     base_period: BasePeriod = "varying"
     anticipation: int = 0
     formula: str | None = None
-    se: Literal["analytic", "bootstrap"] = "analytic"
+    se: Literal["analytic", "cr2", "cr3", "bootstrap"] = "analytic"
     draws: int = 999
     bootstrap_weights: BootstrapWeights = "mammen"
     seed: int | None = None
@@ -268,9 +274,13 @@ class _CohortData:
                           f"t={self.panel.period_label(cell.time)} is NaN: {reason}.",
                           CellEstimationWarning, stacklevel=4)
             return np.nan
-        att, inf = _TWO_BY_TWO[options.method](y[:, cell.time] - y[:, cell.base], comparison)
+        fit = _TWO_BY_TWO[options.method](y[:, cell.time] - y[:, cell.base], comparison)
+        inf = fit.influence
+        if options.se in ("cr2", "cr3"):
+            cluster = None if self.cluster is None else self.cluster[rows]
+            inf = inf * leverage_factors(fit.weights, comparison.d, cluster, options.se)
         influence[rows] = n / n1 * inf
-        return att
+        return fit.att
 
 
 _TWO_BY_TWO = {"dr": _drdid.dr_did, "ipw": _drdid.ipw_did, "reg": _drdid.reg_did,
@@ -384,6 +394,11 @@ class GroupTimeResult(EstimationResult):
             k = self.influence.shape[1]
             se, self.critical_value = bootstrap_inference(self.draws[:, :k], self.alpha)
         self.table["std_error"] = np.where(tiny | np.isnan(self.table["estimate"]), np.nan, se)
+        if options.se in ("cr2", "cr3"):  # t(G - 1) reference distribution, as for CV3
+            clusters = (self.influence.shape[0] if self.cluster is None
+                        else np.unique(self.cluster).size)
+            self.info["df"] = int(clusters) - 1
+            self.table["df"] = float(clusters - 1)
 
     def _wald_pretest(self, anticipation: int) -> PretrendTest:
         name = "CS Wald test of the pre-treatment ATT(g,t)"
@@ -475,6 +490,8 @@ class GroupTimeResult(EstimationResult):
         table["std_error"] = se[:-1]
         overall = pd.DataFrame({"term": ["overall"], "estimate": [estimates[-1]],
                                 "std_error": [se[-1]]})
+        if "df" in self.info:
+            table["df"] = overall["df"] = float(self.info["df"])
         return EstimationResult(
             estimator=self.estimator, aggregation=kind, table=table, alpha=self.alpha,
             critical_value=critical, vcov=vcov[:-1, :-1], overall=overall,
