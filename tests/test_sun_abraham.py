@@ -1,8 +1,12 @@
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from _builders import staggered_panel
+from reference.sa_previous import CASES, regression_data, regression_panel, summary
 
-from evaluation.errors import InvalidOptionError, NoComparisonUnitsError
+from evaluation.errors import InvalidOptionError, NoComparisonUnitsError, PanelError
 from evaluation.estimators import CallawaySantAnna
 from evaluation.estimators.did import TwoWayFixedEffects
 from evaluation.estimators.sun_abraham import SunAbraham
@@ -88,3 +92,39 @@ def test_binned_end_points_last_cohort_control_and_errors(sim):
     panel = staggered_panel(all_treated)
     with pytest.raises(NoComparisonUnitsError, match="control='last'"):
         SunAbraham().fit(panel)
+
+
+PREVIOUS = json.loads((Path(__file__).parent / "reference" / "sa_previous.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def regression():
+    return regression_data()
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_reproduces_the_dense_implementation(regression, case):
+    """Unbalanced, weighted, clustered: the cell-code implementation gives the numbers of
+    the dense indicator matrix (tests/reference/sa_previous.py) to 1e-10 relative."""
+    options, weighted, clustered = CASES[case]
+    new = summary(SunAbraham(**options).fit(regression_panel(regression, weighted, clustered)))
+    old = PREVIOUS[case]
+    for key in ("term", "event_time", "cohort", "cohort_event_time", "observations", "units"):
+        assert new[key] == old[key], key
+    for key in ("estimate", "std_error", "overall", "cohort_estimate", "cohort_std_error",
+                "cohort_weight"):
+        np.testing.assert_allclose(new[key], old[key], rtol=1e-10, atol=0, err_msg=key)
+    for key in ("vcov", "cohort_vcov"):
+        scale = np.abs(old[key]).max()
+        np.testing.assert_allclose(new[key], old[key], rtol=1e-10, atol=1e-12 * scale,
+                                   err_msg=key)
+
+
+def test_indicator_without_variation_beyond_the_effects_raises(regression):
+    """At period 9 only cohort 4 is observed, so its indicator at relative period 5 is the
+    period-9 dummy (the dense implementation raised the same error); binning it with
+    earlier periods of the cohort removes the problem."""
+    data = regression[(regression["time"] != 9) | (regression["cohort"] == 4)]
+    with pytest.raises(PanelError, match="no variation beyond the unit and period"):
+        SunAbraham().fit(regression_panel(data, True, True))
+    assert SunAbraham(lags=4).fit(regression_panel(data, True, True)).table.shape[0] == 11

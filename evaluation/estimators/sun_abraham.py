@@ -1,7 +1,8 @@
 r"""Sun and Abraham (2021) interaction-weighted event study.
 
-A two-way fixed-effects regression on cohort x relative-period indicators (estimated by
-``fit_two_way``, whose oracle is ``linearmodels.PanelOLS``) gives cohort-specific effects
+A two-way fixed-effects regression on cohort x relative-period indicators (the estimator of
+``fit_two_way``, whose oracle is ``linearmodels.PanelOLS``, computed from cell codes by
+:func:`~evaluation.estimators._sun_abraham_design.fit_cells`) gives cohort-specific effects
 :math:`\hat\delta_{g\ell}` that are not contaminated by other cohorts' effects; they are
 averaged across cohorts with the cohorts' estimated shares at each relative period. The
 covariance of the aggregated event-time effects includes the uncertainty of those shares
@@ -16,9 +17,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from evaluation.errors import InvalidOptionError, NoComparisonUnitsError, PanelError
+from evaluation.errors import InvalidOptionError, PanelError
 from evaluation.estimators._inference import influence_covariance
-from evaluation.estimators.did import fit_two_way
+from evaluation.estimators._sun_abraham_design import InteractionDesign, fit_cells
 from evaluation.estimators.results import EstimationResult
 from evaluation.options import validate_fields
 from evaluation.panel import Panel
@@ -100,14 +101,13 @@ class SunAbraham:
         if panel.cohort is None and panel.status is None:
             raise PanelError("the Sun-Abraham estimator needs a cohort column; pass cohort= "
                              "when building the Panel.")
-        design = _Design.build(panel, self)
-        fit = fit_two_way(panel, design.dummies, small_sample=self.small_sample,
-                          rows=design.rows)
+        design = InteractionDesign.build(panel, self)
+        fit = fit_cells(panel, design, small_sample=self.small_sample)
         delta = fit.params
         v_delta = fit.cov
         weights, share_if = design.shares(panel)
-        share_cov = influence_covariance(share_if, design.unit_cluster(panel))
-        event_values = np.array(sorted(design.events))
+        share_cov = influence_covariance(share_if, panel.unit_cluster)
+        event_values = design.events
         p = np.zeros((event_values.size, delta.size))
         grad = np.zeros((event_values.size, delta.size))
         for row, e in enumerate(event_values):
@@ -123,7 +123,7 @@ class SunAbraham:
         overall = float(average @ estimate)
         overall_var = float(average @ vcov @ average)
         step = panel.step if panel.time_kind == "integer" else 1
-        table = pd.DataFrame({"term": [design.event_label(e, self) for e in event_values],
+        table = pd.DataFrame({"term": [_event_label(e, design, self) for e in event_values],
                               "event_time": event_values * step, "estimate": estimate,
                               "std_error": np.sqrt(np.diag(vcov))})
         cohorts = pd.DataFrame({
@@ -157,99 +157,10 @@ class SunAbrahamResult(EstimationResult):
     cohort_vcov: np.ndarray | None = None
 
 
-@dataclass
-class _Design:
-    """Cohort x relative-period indicators of the rows used in the regression."""
-
-    rows: np.ndarray  # panel rows kept
-    dummies: np.ndarray  # (kept rows, k)
-    labels: list[tuple[int, int]]  # (cohort position, binned relative period) per column
-    events: set[int]
-    relative: np.ndarray  # binned relative period of kept rows (NaN for controls)
-    cohort_of_row: np.ndarray  # cohort position of kept rows (NaN for controls)
-    n_units: int
-    control_label: str
-    low: float
-    high: float
-
-    @classmethod
-    def build(cls, panel: Panel, options: SunAbraham) -> _Design:
-        cohort = panel.unit_cohort.copy()
-        rows = np.ones(panel.n_obs, dtype=bool)
-        if options.control == "never":
-            if np.isnan(cohort).all() or not np.isnan(cohort).any():
-                raise NoComparisonUnitsError(
-                    "control='never' needs never-treated units and treated units; "
-                    f"found {int(np.isnan(cohort).sum())} never-treated of {cohort.size}. "
-                    "Use control='last' to compare with the last-treated cohort.")
-            label = "never treated"
-        else:
-            cohorts = np.unique(cohort[~np.isnan(cohort)])
-            if cohorts.size < 2:
-                raise NoComparisonUnitsError("control='last' needs at least two cohorts.")
-            last = cohorts[-1]
-            cohort = np.where(cohort == last, np.nan, cohort)
-            rows = panel.time_codes < last
-            label = f"last cohort {panel.period_label(last)} (periods before it dropped)"
-        row_cohort = cohort[panel.unit_codes[rows]]
-        relative = panel.time_codes[rows] - row_cohort
-        low = -np.inf if options.leads is None else -options.leads
-        high = np.inf if options.lags is None else options.lags
-        binned = np.clip(relative, low, high)
-        labels, columns = [], []
-        treated = ~np.isnan(row_cohort)
-        pairs = np.unique(np.column_stack([row_cohort[treated], binned[treated]]), axis=0)
-        for g, ell in pairs:
-            if ell in options.reference:
-                continue
-            labels.append((int(g), int(ell)))
-            columns.append((row_cohort == g) & (binned == ell))
-        if not columns:
-            raise PanelError("no cohort is observed at a relative period outside the reference.")
-        return cls(rows=rows, dummies=np.column_stack(columns).astype(float), labels=labels,
-                   events={ell for _, ell in labels}, relative=binned, cohort_of_row=row_cohort,
-                   n_units=int(np.unique(panel.unit_codes[rows]).size), control_label=label,
-                   low=low, high=high)
-
-    def shares(self, panel: Panel) -> tuple[np.ndarray, np.ndarray]:
-        r"""Cohort shares per relative period and their unit-level influence functions.
-
-        Notes
-        -----
-        For the set :math:`S_\ell` of cohorts observed at relative period :math:`\ell`,
-        :math:`p_{g\ell} = N_{g\ell}/N_{S\ell}` with the weighted counts
-        :math:`N_{g\ell} = \sum_i w_i N_{i,g\ell}` and :math:`N_{S\ell} = \sum_i w_i
-        N_{i,S\ell}`, :math:`N_{i,\cdot}` being unit :math:`i`'s number of observations in
-        the cell and :math:`w_i` its weight (one without weights). Unit :math:`i`'s
-        influence function is :math:`n\,w_i(N_{i,g\ell} - p_{g\ell} N_{i,S\ell})/N_{S\ell}`,
-        the weights entering as in the weighted least-squares scores of
-        :func:`~evaluation.estimators.did.fit_two_way` (fixed sampling weights); it does
-        not change when the weights are multiplied by a constant.
-        """
-        units = panel.unit_codes[self.rows]
-        n = panel.n_units
-        unit_weights = panel.unit_weights
-        weights = np.zeros(len(self.labels))
-        influence = np.zeros((n, len(self.labels)))
-        for j, (g, ell) in enumerate(self.labels):
-            at_ell = self.relative == ell
-            in_cell = at_ell & (self.cohort_of_row == g)
-            count_cell = np.bincount(units[in_cell], minlength=n).astype(float)
-            count_all = np.bincount(units[at_ell], minlength=n).astype(float)
-            if unit_weights is not None:
-                count_cell *= unit_weights
-                count_all *= unit_weights
-            weights[j] = count_cell.sum() / count_all.sum()
-            influence[:, j] = n * (count_cell - weights[j] * count_all) / count_all.sum()
-        return weights, influence
-
-    @staticmethod
-    def unit_cluster(panel: Panel) -> np.ndarray | None:
-        return panel.unit_cluster
-
-    def event_label(self, e: int, options: SunAbraham) -> str:
-        if options.leads is not None and e == self.low:
-            return f"<={e}"
-        if options.lags is not None and e == self.high:
-            return f">={e}"
-        return str(e)
+def _event_label(e: int, design: InteractionDesign, options: SunAbraham) -> str:
+    """Term of relative period ``e``: ``<=e`` and ``>=e`` for binned end points."""
+    if options.leads is not None and e == design.low:
+        return f"<={e}"
+    if options.lags is not None and e == design.high:
+        return f">={e}"
+    return str(e)

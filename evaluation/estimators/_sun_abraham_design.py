@@ -1,0 +1,322 @@
+r"""Cohort x relative-period design of the Sun-Abraham regression, without dense indicators.
+
+The regressors of the Sun-Abraham regression are indicators of disjoint cells (a cohort at
+a relative period): every observation is in at most one cell. They are kept as one cell
+code per observation (``-1`` outside every cell) instead of an ``(observations x cells)``
+matrix, and everything the fixed-effects regression needs is a ``bincount`` sum or a
+product of ``(units x cells)`` and ``(periods x cells)`` matrices. With :math:`D` the
+indicators, :math:`U, T` the unit and period dummies and :math:`W` the weights, the
+unit and period effects of the indicators, :math:`(\Gamma_u, \Gamma_t)`, solve the normal
+equations with right-hand sides :math:`U'WD` (weighted observations of each unit in each
+cell) and :math:`T'WD` (of each period in each cell), and the demeaned indicators are
+:math:`\tilde D = D - U\Gamma_u - T\Gamma_t`; only the two small coefficient matrices are
+stored. On 100,000 units x 20 periods with 57 cells the whole fit needs a few hundred MB
+beyond the panel (the dense matrix alone took 0.9 GB, and it was copied several times).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from evaluation.errors import NoComparisonUnitsError, PanelError
+from evaluation.estimators._fixed_effects import TwoWayDesign
+from evaluation.estimators._inference import cluster_sums
+from evaluation.estimators.did import TwoWayFit
+from evaluation.panel import Panel
+
+if TYPE_CHECKING:
+    from evaluation.estimators.sun_abraham import SunAbraham
+
+_CHUNK_ROWS = 1 << 16  # rows of demeaned indicators materialised at once (~30 MB at 57 cells)
+
+
+def _compact(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber integer ``codes`` (0..size-1) to 0..m-1 in increasing order.
+
+    Returns the new codes and the old code of each new one, i.e. the inverse and the values
+    of ``np.unique(codes, return_inverse=True)``, without sorting.
+    """
+    present = np.bincount(codes, minlength=size) > 0
+    return (np.cumsum(present) - 1)[codes], np.flatnonzero(present)
+
+
+@dataclass
+class InteractionDesign:
+    """Cohort x relative-period cells of the rows used in the Sun-Abraham regression.
+
+    Attributes
+    ----------
+    rows
+        Boolean mask of the panel rows kept.
+    cell
+        Cell (regressor column) of every kept row, ``-1`` for never-treated (control)
+        rows and rows at a reference period.
+    event
+        Position in :attr:`events` of every kept row's binned relative period, ``-1`` for
+        control rows and reference periods.
+    labels
+        ``(cohort position, binned relative period)`` of every cell.
+    events
+        Sorted binned relative periods outside the reference.
+    n_units
+        Units with at least one kept row.
+    control_label
+        Description of the comparison group.
+    low, high
+        Binned end points (infinite without binning).
+    """
+
+    rows: np.ndarray
+    cell: np.ndarray
+    event: np.ndarray
+    labels: list[tuple[int, int]]
+    events: np.ndarray
+    n_units: int
+    control_label: str
+    low: float
+    high: float
+
+    @classmethod
+    def build(cls, panel: Panel, options: SunAbraham) -> InteractionDesign:
+        """Cells of the kept rows; the comparison cohort and reference periods get none."""
+        cohort = panel.unit_cohort.copy()
+        rows = np.ones(panel.n_obs, dtype=bool)
+        if options.control == "never":
+            if np.isnan(cohort).all() or not np.isnan(cohort).any():
+                raise NoComparisonUnitsError(
+                    "control='never' needs never-treated units and treated units; "
+                    f"found {int(np.isnan(cohort).sum())} never-treated of {cohort.size}. "
+                    "Use control='last' to compare with the last-treated cohort.")
+            label = "never treated"
+        else:
+            cohorts = np.unique(cohort[~np.isnan(cohort)])
+            if cohorts.size < 2:
+                raise NoComparisonUnitsError("control='last' needs at least two cohorts.")
+            last = cohorts[-1]
+            cohort = np.where(cohort == last, np.nan, cohort)
+            rows = panel.time_codes < last
+            label = f"last cohort {panel.period_label(last)} (periods before it dropped)"
+        units = panel.unit_codes[rows]
+        unit_treated = ~np.isnan(cohort)
+        treated = unit_treated[units]
+        unit_cohort = np.where(unit_treated, cohort, 0).astype(np.int64)
+        g = unit_cohort[units[treated]]
+        ell = panel.time_codes[rows][treated] - g  # relative period, binned at the ends
+        if options.leads is not None:
+            ell = np.maximum(ell, -options.leads)
+        if options.lags is not None:
+            ell = np.minimum(ell, options.lags)
+        key, pairs = _pair_codes(g, ell)
+        keep = ~np.isin(pairs[:, 1], options.reference)
+        if not keep.any():
+            raise PanelError("no cohort is observed at a relative period outside the reference.")
+        column = np.full(pairs.shape[0], -1, dtype=np.int64)
+        column[keep] = np.arange(int(keep.sum()))
+        cell = np.full(units.size, -1, dtype=np.int64)
+        cell[treated] = column[key]
+        labels = [(int(a), int(b)) for a, b in pairs[keep]]
+        events, label_event = np.unique(pairs[keep, 1], return_inverse=True)
+        event = np.where(cell >= 0, label_event[cell], -1)
+        return cls(rows=rows, cell=cell, event=event, labels=labels, events=events,
+                   n_units=int(np.count_nonzero(np.bincount(units, minlength=panel.n_units))),
+                   control_label=label,
+                   low=-np.inf if options.leads is None else -options.leads,
+                   high=np.inf if options.lags is None else options.lags)
+
+    @property
+    def n_cells(self) -> int:
+        """Number of cells (regressors)."""
+        return len(self.labels)
+
+    def shares(self, panel: Panel) -> tuple[np.ndarray, np.ndarray]:
+        r"""Cohort shares per relative period and their unit-level influence functions.
+
+        Returns
+        -------
+        tuple
+            ``(k,)`` shares :math:`p_{g\ell}` of the cells and ``(n_units, k)`` influence
+            functions (all panel units, zero for units without kept rows).
+
+        Notes
+        -----
+        For the set :math:`S_\ell` of cohorts observed at relative period :math:`\ell`,
+        :math:`p_{g\ell} = N_{g\ell}/N_{S\ell}` with the weighted counts
+        :math:`N_{g\ell} = \sum_i w_i N_{i,g\ell}` and :math:`N_{S\ell} = \sum_i w_i
+        N_{i,S\ell}`, :math:`N_{i,\cdot}` being unit :math:`i`'s number of observations in
+        the cell and :math:`w_i` its weight (one without weights). Unit :math:`i`'s
+        influence function is :math:`n\,w_i(N_{i,g\ell} - p_{g\ell} N_{i,S\ell})/N_{S\ell}`,
+        the weights entering as in the weighted least-squares scores of
+        :func:`fit_cells` (fixed sampling weights); it does not change when the weights
+        are multiplied by a constant. The unit counts are one ``bincount`` over
+        (cell, unit) and one over (relative period, unit).
+        """
+        units = panel.unit_codes[self.rows]
+        n, k = panel.n_units, self.n_cells
+        inside = self.cell >= 0
+        per_cell = _unit_counts(self.cell[inside], units[inside], k, n)
+        per_event = _unit_counts(self.event[inside], units[inside], self.events.size, n)
+        if panel.unit_weights is not None:
+            per_cell *= panel.unit_weights
+            per_event *= panel.unit_weights
+        label_event = np.searchsorted(self.events, [ell for _, ell in self.labels])
+        per_event = per_event[label_event]  # (k, n): all cohorts at each cell's period
+        total = per_event.sum(axis=1)
+        weights = per_cell.sum(axis=1) / total
+        influence = n * (per_cell - weights[:, None] * per_event) / total[:, None]
+        return weights, np.ascontiguousarray(influence.T)
+
+
+def _pair_codes(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Code integer pairs ``(first, second)`` by their rank among the distinct pairs.
+
+    Returns the code of every pair and the distinct pairs in lexicographic order, as
+    ``np.unique(np.column_stack([first, second]), axis=0, return_inverse=True)`` would,
+    from one ``bincount``.
+    """
+    if first.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.int64)
+    base, low = first.min(), second.min()
+    width = second.max() - low + 1
+    key = (first - base) * width + (second - low)
+    present = np.bincount(key) > 0
+    rank = np.cumsum(present) - 1
+    values = np.flatnonzero(present)
+    return rank[key], np.column_stack([values // width + base, values % width + low])
+
+
+def _unit_counts(code: np.ndarray, units: np.ndarray, k: int, n: int) -> np.ndarray:
+    """``(k, n)`` float counts of the rows with each code (0..k-1) per unit."""
+    return np.bincount(code * n + units, minlength=k * n).reshape(k, n).astype(float)
+
+
+def fit_cells(panel: Panel, design: InteractionDesign, *, small_sample: bool = False
+              ) -> TwoWayFit:
+    r"""Fixed-effects regression of the outcome on the cell indicators of ``design``.
+
+    The same estimator as :func:`~evaluation.estimators.did.fit_two_way` with the dense
+    indicator matrix of the cells (coefficients, cluster-robust covariance, small-sample
+    factors and the check that every indicator varies beyond the effects), computed from
+    cell codes.
+
+    Parameters
+    ----------
+    panel
+        The panel (outcome, weights and cluster column are taken from it).
+    design
+        Rows kept and their cells.
+    small_sample
+        Apply the :math:`G/(G-1)` and :math:`(N-1)/(N-K)` factors.
+
+    Returns
+    -------
+    TwoWayFit
+        Coefficients of the cells and their cluster-robust covariance.
+
+    Notes
+    -----
+    With :math:`B_u = U'WD`, :math:`B_t = T'WD`, :math:`(\Gamma_u, \Gamma_t)` their
+    solution of the effects' normal equations (:math:`\tilde D = D - U\Gamma_u -
+    T\Gamma_t`, so that :math:`U'W\tilde D = 0` and :math:`T'W\tilde D = 0`) and
+    :math:`\tilde y` the demeaned outcome,
+
+    .. math::
+
+        \tilde D'W\tilde D = D'W\tilde D = D'WD - B_u'\Gamma_u - B_t'\Gamma_t, \qquad
+        \tilde D'W\tilde y = D'W\tilde y - \Gamma_u'U'W\tilde y - \Gamma_t'T'W\tilde y,
+
+    where :math:`D'WD` is diagonal (the cells' weighted sizes) and the last two terms
+    vanish up to rounding. The cluster scores
+    :math:`s_c = \sum_{it \in c} w_{it}\hat e_{it}\tilde d_{it}` are
+
+    .. math::
+
+        s_c = \sum_{it \in c} w_{it}\hat e_{it} d_{it}
+            - \sum_{i \in c} \Big(\sum_t w_{it}\hat e_{it}\Big)\Gamma_{u,i}
+            - \sum_t \Big(\sum_{i \in c} w_{it}\hat e_{it}\Big)\Gamma_{t,t},
+
+        \hat V = (\tilde D'W\tilde D)^{-1}\Big[\sum_c s_c s_c'\Big](\tilde D'W\tilde D)^{-1},
+
+    (times :math:`\frac{G}{G-1}\frac{N-1}{N-K}` with ``small_sample``), each sum a
+    ``bincount`` over (cluster, cell), unit or (cluster, period).
+    """
+    keep = design.rows
+    codes = panel.unit_codes[keep]
+    unit, kept_units = _compact(codes, panel.n_units)
+    n, n_units, k = codes.size, kept_units.size, design.n_cells
+    time = panel.time_codes[keep]
+    weights = (np.ones(n) if panel.unit_weights is None else panel.unit_weights[codes])
+    effects = TwoWayDesign(unit, time, np.ones(n, dtype=bool), n_units, panel.n_periods,
+                           None if panel.unit_weights is None else weights)
+    y = effects.demean(panel.data[panel.outcome].to_numpy(dtype=float)[keep][:, None])[:, 0]
+    cell = design.cell
+    inside = cell >= 0
+    in_cell, w_cell = cell[inside], weights[inside]
+    b_unit = _cell_sums(unit[inside], in_cell, w_cell, n_units, k)
+    b_time = _cell_sums(time[inside], in_cell, w_cell, panel.n_periods, k)
+    g_unit, g_time = effects.solve_normal(b_unit, b_time)
+    gram = _gram(b_unit, b_time, g_unit, g_time)
+    _check_variation(gram, weights, cell, unit, time, g_unit, g_time)
+    wy = weights * y
+    cross = (np.bincount(in_cell, weights=wy[inside], minlength=k)
+             - g_unit.T @ np.bincount(unit, weights=wy, minlength=n_units)
+             - g_time.T @ np.bincount(time, weights=wy, minlength=panel.n_periods))
+    bread = np.linalg.inv(gram)
+    beta = bread @ cross
+    fitted = np.append(beta, 0.0)[cell] - (g_unit @ beta)[unit] - (g_time @ beta)[time]
+    score = weights * (y - fitted)
+    if panel.unit_cluster is None:
+        unit_cluster = np.arange(n_units)
+    else:
+        unit_cluster = _compact(panel.unit_cluster[kept_units],
+                                int(panel.unit_cluster.max()) + 1)[0]
+    n_clusters = int(unit_cluster.max()) + 1
+    cluster = unit_cluster[unit]
+    sums = (_cell_sums(cluster[inside], in_cell, score[inside], n_clusters, k)
+            - cluster_sums(np.bincount(unit, weights=score, minlength=n_units)[:, None]
+                           * g_unit, None if panel.unit_cluster is None else unit_cluster)
+            - _cell_sums(cluster, time, score, n_clusters, panel.n_periods) @ g_time)
+    cov = bread @ (sums.T @ sums) @ bread
+    if small_sample:
+        cov *= n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
+    return TwoWayFit(beta, cov, n)
+
+
+def _cell_sums(group: np.ndarray, code: np.ndarray, values: np.ndarray, n_groups: int,
+               k: int) -> np.ndarray:
+    """``(n_groups, k)`` sums of ``values`` by group and code (row order kept in each bin)."""
+    return np.bincount(group * k + code, weights=values,
+                       minlength=n_groups * k).reshape(n_groups, k)
+
+
+def _gram(b_unit: np.ndarray, b_time: np.ndarray, g_unit: np.ndarray,
+          g_time: np.ndarray) -> np.ndarray:
+    r""":math:`\tilde D'W\tilde D = D'W\tilde D` from the effects' normal equations."""
+    gram = -(b_unit.T @ g_unit + b_time.T @ g_time)
+    gram[np.diag_indices_from(gram)] += b_time.sum(axis=0)
+    return (gram + gram.T) / 2
+
+
+def _check_variation(gram: np.ndarray, weights: np.ndarray, cell: np.ndarray,
+                     unit: np.ndarray, time: np.ndarray, g_unit: np.ndarray,
+                     g_time: np.ndarray) -> None:
+    r"""Raise unless every demeaned indicator exceeds 1e-9 in absolute value somewhere.
+
+    :math:`\max_{it}|\tilde d_{it}| \ge (\tilde d'W\tilde d / \sum w)^{1/2}`, so only
+    indicators whose weighted mean square is below 1e-12 are checked row by row.
+    """
+    doubtful = np.flatnonzero(np.diag(gram) <= 1e-12 * weights.sum())
+    if doubtful.size:
+        largest = np.zeros(doubtful.size)
+        for start in range(0, cell.size, _CHUNK_ROWS):
+            part = slice(start, start + _CHUNK_ROWS)
+            block = g_unit[unit[part]][:, doubtful] + g_time[time[part]][:, doubtful]
+            block -= cell[part, None] == doubtful
+            np.maximum(largest, np.abs(block).max(axis=0), out=largest)
+        if not (largest > 1e-9).all():
+            raise PanelError("a treatment regressor has no variation beyond the unit and "
+                             "period effects (e.g. every unit is treated in every period, or "
+                             "a cohort is never observed at some event time); the "
+                             "fixed-effects regression cannot be estimated.")
