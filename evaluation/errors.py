@@ -135,3 +135,7 @@ class ConvergenceError(EvaluationError, RuntimeError):
 
 class ReportError(EvaluationError):
     """The report could not be built (missing inputs or a notebook failed)."""
+
+
+class FewClustersWarning(EvaluationWarning):
+    """Few clusters are treated (or one dominates): clustered normal inference over-rejects."""

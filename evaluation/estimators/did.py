@@ -10,14 +10,19 @@ periods the static coefficient is the 2x2 difference of mean changes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from evaluation.errors import InvalidOptionError, PanelError
 from evaluation.estimators.results import EstimationResult
+from evaluation.inference.wild import WildNull, WildWeights
 from evaluation.options import validate_fields
 from evaluation.panel import Panel
+
+#: Inference of the regression-based DiD estimators (``se`` option).
+StandardErrors = Literal["analytic", "cr2", "wild"]
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,26 @@ class TwoWayFixedEffects:
         cluster-robust covariance, with :math:`K` the number of treatment regressors (the
         absorbed fixed effects are not counted). Off by default, so that the 2x2 case
         reproduces the influence-function standard error of the difference of mean changes.
+        Ignored by ``se="cr2"``, which makes its own correction.
     alpha
         Significance level.
+    se
+        ``"analytic"``: cluster-robust (CR0) covariance, normal critical values.
+        ``"cr2"``: bias-reduced CR2 covariance with Bell-McCaffrey (Satterthwaite) degrees of
+        freedom per coefficient (:func:`~evaluation.inference.cr2.cr2_two_way`, equal to R
+        ``clubSandwich``); the table gets a ``df`` column and intervals use :math:`t_{df}`.
+        ``"wild"``: wild cluster bootstrap p-values and test-inversion intervals
+        (:mod:`evaluation.inference.wild`) in the table's ``p_value, ci_lower, ci_upper``
+        columns; ``std_error`` stays the analytic one.
+    wild_weights
+        Multipliers of the wild bootstrap: ``"rademacher"`` (all :math:`2^G` sign vectors
+        when :math:`2^G \le` ``draws``), ``"webb"`` (six-point) or ``"mammen"``.
+    draws
+        Number of wild bootstrap draws.
+    seed
+        Seed of the wild bootstrap (None: the package default, so results are reproducible).
+    wild_null
+        ``"restricted"`` (WCR, the null imposed; recommended) or ``"unrestricted"`` (WCU).
 
     Notes
     -----
@@ -59,6 +82,11 @@ class TwoWayFixedEffects:
     lags: int | None = None
     small_sample: bool = False
     alpha: float = 0.05
+    se: StandardErrors = "analytic"
+    wild_weights: WildWeights = "rademacher"
+    draws: int = 9999
+    seed: int | None = None
+    wild_null: WildNull = "restricted"
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -85,12 +113,15 @@ class TwoWayFixedEffects:
         })
         if not self.dynamic:
             table = table.drop(columns="event_time")
-        return EstimationResult(
+        info = {"units": panel.n_units, "observations": int(fit.nobs),
+                "clusters": "unit" if panel.unit_cluster is None else panel.cluster,
+                "reference event time": self.reference if self.dynamic else "none"}
+        vcov = few_cluster_inference(fit, table, info, self)
+        result = EstimationResult(
             estimator="twfe", aggregation="dynamic" if self.dynamic else "static",
-            table=table, alpha=self.alpha, vcov=fit.cov,
-            info={"units": panel.n_units, "observations": int(fit.nobs),
-                  "clusters": "unit" if panel.unit_cluster is None else panel.cluster,
-                  "reference event time": self.reference if self.dynamic else "none"})
+            table=table, alpha=self.alpha, vcov=vcov, info=info)
+        result.warnings.extend(warn_panel_clusters(panel, self.se))
+        return result
 
     def _event_dummies(self, panel: Panel) -> tuple[np.ndarray, list[tuple[str, int]]]:
         """Event-time indicators with binned end points (never-treated rows all zero)."""
@@ -125,12 +156,28 @@ def event_time_dummies(event: np.ndarray, reference: int, leads: int | None,
 
 
 @dataclass(frozen=True)
+class PartialledRegression:
+    """The regression after the fixed effects are partialled out, for CR2 and the bootstrap.
+
+    Rows are the observations used; ``unit``, ``time`` and ``cluster`` are their codes.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    weights: np.ndarray | None
+    unit: np.ndarray
+    time: np.ndarray
+    cluster: np.ndarray
+
+
+@dataclass(frozen=True)
 class TwoWayFit:
     """Coefficients and cluster-robust covariance of a two-way fixed-effects regression."""
 
     params: np.ndarray
     cov: np.ndarray
     nobs: int
+    partialled: PartialledRegression | None = None
 
     @property
     def std_errors(self) -> np.ndarray:
@@ -206,4 +253,51 @@ def fit_two_way(panel: Panel, regressors: np.ndarray, *, small_sample: bool = Fa
     if small_sample:
         g, k = int(clusters.max()) + 1, x.shape[1]
         cov *= g / (g - 1) * (n - 1) / (n - k)
-    return TwoWayFit(params, cov, n)
+    return TwoWayFit(params, cov, n, PartialledRegression(
+        x, y, None if panel.unit_weights is None else weights, unit, panel.time_codes[keep],
+        clusters))
+
+
+def few_cluster_inference(fit: TwoWayFit, table: pd.DataFrame, info: dict,
+                          options: TwoWayFixedEffects) -> np.ndarray:
+    """Apply ``options.se`` to a fitted regression: update ``table`` and ``info`` in place.
+
+    Returns the covariance to report (CR2 for ``se="cr2"``, else the analytic one).
+    """
+    if options.se == "analytic":
+        return fit.cov
+    from evaluation.inference.cr2 import cr2_two_way
+    from evaluation.inference.wild import describe, ols_problems, run_wild
+
+    data = fit.partialled
+    if options.se == "cr2":
+        resid = data.y - data.x @ fit.params
+        cr2 = cr2_two_way(data.x, resid, data.weights, data.unit, data.time, data.cluster)
+        table["std_error"] = np.sqrt(np.diag(cr2.vcov))
+        table["df"] = cr2.dfs
+        info["se"] = "cr2 (Bell-McCaffrey df)"
+        return cr2.vcov
+    problems = ols_problems(data.x, data.y, data.cluster, weights=data.weights,
+                            null=options.wild_null)
+    tests, n_draws, enumerated = run_wild(
+        problems, int(data.cluster.max()) + 1, weights=options.wild_weights,
+        draws=options.draws, seed=options.seed, alpha=options.alpha)
+    table["p_value"] = [t.p_value for t in tests]
+    table["ci_lower"] = [t.ci_lower for t in tests]
+    table["ci_upper"] = [t.ci_upper for t in tests]
+    info["se"] = describe(options.wild_null, options.wild_weights, n_draws, enumerated)
+    if options.seed is not None or not enumerated:
+        info["seed"] = options.seed if options.seed is not None else "default"
+    return fit.cov
+
+
+def warn_panel_clusters(panel: Panel, se: str) -> list[str]:
+    """Run the few-treated-clusters check on ``panel``'s units (see :mod:`..inference`)."""
+    from evaluation.inference.clusters import warn_few_clusters
+
+    treated = panel.status_wide().any(axis=1)
+    cluster = (np.arange(panel.n_units) if panel.unit_cluster is None
+               else np.asarray(panel.unit_cluster))
+    labels = None if panel.unit_cluster is None else np.asarray(panel.clusters)
+    return warn_few_clusters(cluster, treated, panel.unit_weights, se=se, labels=labels,
+                             stacklevel=4)

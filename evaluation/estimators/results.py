@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import chdtrc, ndtr, ndtri
+from scipy.special import chdtrc, ndtr, ndtri, stdtr, stdtrit
 
 from evaluation.protocol import ResultMixin, Summary, new_axes
 
@@ -54,6 +54,34 @@ def normal_inference(estimate: np.ndarray, std_error: np.ndarray, alpha: float
         p_value = 2 * ndtr(-np.abs(estimate / std_error))
     return {"ci_lower": estimate - z * std_error, "ci_upper": estimate + z * std_error,
             "p_value": p_value}
+
+
+def table_inference(frame: pd.DataFrame, alpha: float) -> dict[str, np.ndarray]:
+    r"""Confidence limits and p-values of a result table's rows.
+
+    Normal (:func:`normal_inference`) by default; rows with a finite ``df`` use the
+    :math:`t_{df}` distribution (:math:`\hat\theta \pm t_{df,1-\alpha/2}\,\widehat{se}`,
+    :math:`p = 2\,F_{t_{df}}(-|\hat\theta/\widehat{se}|)`), and finite values of optional
+    ``p_value``, ``ci_lower`` and ``ci_upper`` columns (e.g. from a wild cluster bootstrap)
+    replace the computed ones.
+    """
+    estimate = np.asarray(frame["estimate"], dtype=float)
+    std_error = np.asarray(frame["std_error"], dtype=float)
+    out = normal_inference(estimate, std_error, alpha)
+    if "df" in frame:
+        df = np.asarray(frame["df"], dtype=float)
+        has = np.isfinite(df) & (df > 0)
+        t = np.where(has, stdtrit(np.where(has, df, 1.0), 1 - alpha / 2), np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p_t = 2 * stdtr(np.where(has, df, 1.0), -np.abs(estimate / std_error))
+        out = {"ci_lower": np.where(has, estimate - t * std_error, out["ci_lower"]),
+               "ci_upper": np.where(has, estimate + t * std_error, out["ci_upper"]),
+               "p_value": np.where(has, p_t, out["p_value"])}
+    for column in out:
+        if column in frame:
+            given = np.asarray(frame[column], dtype=float)
+            out[column] = np.where(np.isfinite(given), given, out[column])
+    return out
 
 
 @dataclass(frozen=True)
@@ -156,7 +184,9 @@ class EstimationResult(ResultMixin):
         ``none`` (group-time effects), ``simple``, ``event``, ``group``, ``calendar``,
         ``static`` or ``dynamic``.
     table
-        One row per estimate: ``term, group, time, event_time, estimate, std_error``.
+        One row per estimate: ``term, group, time, event_time, estimate, std_error``;
+        optionally ``df`` (t reference distribution) and ``p_value, ci_lower, ci_upper``
+        (e.g. wild cluster bootstrap), which :meth:`to_frame` uses when present.
     alpha
         Significance level of the confidence intervals.
     critical_value
@@ -234,8 +264,7 @@ class EstimationResult(ResultMixin):
         # object dtype keeps integer labels integers next to the overall row's empty cells
         parts = [p.astype({c: object for c in labels if c in p}) for p in parts]
         frame = pd.concat(parts, ignore_index=True)
-        frame = frame.assign(**normal_inference(frame["estimate"], frame["std_error"],
-                                                self.alpha))
+        frame = frame.assign(**table_inference(frame, self.alpha))
         frame.insert(0, "aggregation", self.aggregation)
         frame.insert(0, "estimator", self.estimator)
         for col in labels:

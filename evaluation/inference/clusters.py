@@ -1,0 +1,91 @@
+r"""Checks and labels shared by the few-cluster inference options (``se="cr2"``/``"wild"``).
+
+:func:`few_cluster_messages` is the one check every estimator runs: cluster-robust
+inference with normal critical values over-rejects when few clusters are treated or one
+cluster carries most of the treated weight (MacKinnon and Webb 2017, 2018; Conley and Taber
+2011). :func:`warn_few_clusters` issues the messages as :class:`FewClustersWarning` and
+returns them for ``EstimationResult.warnings``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from evaluation.errors import FewClustersWarning
+
+#: Fewer treated clusters than this trigger the warning.
+MIN_TREATED_CLUSTERS = 6
+#: A cluster holding more than this share of the treated units' weight triggers it too.
+MAX_TREATED_SHARE = 0.5
+
+
+def few_cluster_messages(cluster: np.ndarray, treated: np.ndarray,
+                         weights: np.ndarray | None = None, *, se: str = "analytic",
+                         labels: np.ndarray | None = None) -> list[str]:
+    r"""Describe why clustered inference may be unreliable (empty list when it is fine).
+
+    Parameters
+    ----------
+    cluster
+        ``(n_units,)`` integer cluster codes of the units (0..G-1).
+    treated
+        ``(n_units,)`` booleans: units ever treated.
+    weights
+        ``(n_units,)`` unit weights (None: equal).
+    se
+        The inference in use; the advice names what to switch to.
+    labels
+        Optional cluster labels indexed by code, used in the message.
+
+    Returns
+    -------
+    list of str
+        One message per problem found.
+
+    Notes
+    -----
+    With :math:`G_1` clusters containing treated units the check fires when
+    :math:`G_1 < 6`, or when one cluster's share
+    :math:`\sum_{i \in c, D_i = 1} w_i / \sum_{D_i = 1} w_i` of the treated weight exceeds
+    one half.
+    """
+    cluster = np.asarray(cluster)
+    treated = np.asarray(treated, dtype=bool)
+    w = np.ones(cluster.size) if weights is None else np.asarray(weights, dtype=float)
+    total = np.bincount(cluster[treated], weights=w[treated],
+                        minlength=int(cluster.max()) + 1 if cluster.size else 0)
+    if total.sum() <= 0:
+        return []
+    advice = ("use se='wild' (wild cluster bootstrap) or randomization inference"
+              if se != "wild" else
+              "even the wild cluster bootstrap can mislead then; consider randomization "
+              "inference")
+    out = []
+    n_treated, n_clusters = int((total > 0).sum()), int(np.unique(cluster).size)
+    if n_treated < MIN_TREATED_CLUSTERS:
+        out.append(f"only {n_treated} of {n_clusters} clusters contain treated units (fewer "
+                   f"than {MIN_TREATED_CLUSTERS}): clustered standard errors with normal "
+                   f"critical values over-reject; {advice}.")
+    share = total / total.sum()
+    top = int(np.argmax(share))
+    if share[top] > MAX_TREATED_SHARE:
+        name = top if labels is None else labels[top]
+        out.append(f"cluster {name} holds {100 * share[top]:.0f} % of the treated units' "
+                   f"weight (more than half): clustered inference rests on it; {advice}.")
+    return out
+
+
+def warn_few_clusters(cluster: np.ndarray, treated: np.ndarray,
+                      weights: np.ndarray | None = None, *, se: str = "analytic",
+                      labels: np.ndarray | None = None, stacklevel: int = 3) -> list[str]:
+    """Issue :func:`few_cluster_messages` as warnings and return them for a result.
+
+    The returned strings are prefixed with the warning class name, as
+    ``EstimationResult.warnings`` records warnings.
+    """
+    messages = few_cluster_messages(cluster, treated, weights, se=se, labels=labels)
+    for message in messages:
+        warnings.warn(message, FewClustersWarning, stacklevel=stacklevel)
+    return [f"{FewClustersWarning.__name__}: {m}" for m in messages]
