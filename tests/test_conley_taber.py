@@ -46,11 +46,15 @@ def panel_of(data: pd.DataFrame, **roles: object) -> Panel:
                  never_treated=0, **roles)
 
 
-def test_null_distribution_matches_a_dummy_variable_regression():
+@pytest.mark.parametrize("covariate", [False, True])
+def test_null_distribution_matches_a_dummy_variable_regression(covariate):
     data = cluster_frame(6, 1, periods=4, start=3, seed=1)
-    result = conley_taber(panel_of(data))
+    data["x"] = np.random.default_rng(2).normal(size=len(data)) + 0.3 * data.time
+    data["y"] += 0.5 * data.x
+    result = conley_taber(panel_of(data, covariates=["x"] if covariate else []))
     dummies = pd.get_dummies(data[["unit", "time"]].astype(str), drop_first=True, dtype=float)
-    fe = np.column_stack([np.ones(len(data)), dummies.to_numpy()])
+    fe = np.column_stack([np.ones(len(data)), dummies.to_numpy()]
+                         + ([data.x.to_numpy()] if covariate else []))
     treated = ((data.cohort > 0) & (data.time >= data.cohort)).to_numpy(float)
     coef, *_ = np.linalg.lstsq(np.column_stack([treated, fe]), data.y, rcond=None)
     residual = (data.y - np.column_stack([treated, fe]) @ coef).to_numpy().reshape(6, 4)

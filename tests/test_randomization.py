@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import binom
 
-from evaluation.errors import InvalidOptionError, MissingColumnError, PanelError
+from evaluation.errors import EvaluationWarning, InvalidOptionError, MissingColumnError, PanelError
+from evaluation.estimators.did import TwoWayFixedEffects
+from evaluation.estimators.registry import EstimatorEntry, register, unregister
 from evaluation.inference.randomization import INFERENCE_COLUMNS, randomization_inference
 from evaluation.panel import Panel
 
@@ -106,14 +109,16 @@ def test_interval_endpoints_have_p_equal_to_alpha_and_match_direct_refits():
         inside, outside = (result.p_value_at(end - outward), result.p_value_at(end + outward))
         assert inside > 0.05 >= outside
         assert outside == pytest.approx(0.05, abs=1 / 40)
-        # the exact curves equal a direct refit on Y - tau * D
-        tau = end + outward
-        post = (data.cohort > 0) & (data.time >= data.cohort)
-        shifted = Panel(data.assign(y=data.y - tau * post), unit="unit", time="time",
-                        outcome="y", cohort="cohort", never_treated=0, cluster="area")
-        direct = randomization_inference(shifted, "cs", permutations=39, seed=2, ci=False,
-                                         progress=False)
-        assert direct.table.p_value.iloc[0] == pytest.approx(outside)
+    # the exact curves equal a direct refit on Y - tau * D just outside the upper endpoint
+    post = (data.cohort > 0) & (data.time >= data.cohort)
+    tau = row.ci_upper + step
+    shifted = Panel(data.assign(y=data.y - tau * post), unit="unit", time="time", outcome="y",
+                    cohort="cohort", never_treated=0, cluster="area")
+    direct = randomization_inference(shifted, "cs", permutations=39, seed=2, ci=False,
+                                     progress=False)
+    assert direct.table.p_value.iloc[0] == pytest.approx(result.p_value_at(tau))
+    np.testing.assert_allclose(direct.distribution[:, 0],
+                               result.curves.statistics(tau, True)[1:, 0], rtol=1e-7)
 
 
 @pytest.mark.parametrize("estimator", ["cs", "sa", "bjs", "did2s", "twfe"])
@@ -161,3 +166,38 @@ def test_missing_assignment_column_is_an_error():
 def test_bootstrap_standard_errors_are_refused():
     with pytest.raises(InvalidOptionError, match="se='bootstrap'"):
         randomization_inference(area_panel(8, {3: 2}), "cs", se="bootstrap", progress=False)
+
+
+class NoisyTWFE(TwoWayFixedEffects):
+    """TWFE that warns on every fit (to check that refit warnings are recorded)."""
+
+    def fit(self, panel: Panel):
+        warnings.warn("fitted once more", EvaluationWarning, stacklevel=2)
+        return super().fit(panel)
+
+
+def test_refit_warnings_are_issued_once_and_recorded_with_their_count():
+    register(EstimatorEntry("noisy", "test_randomization:NoisyTWFE", "Noisy TWFE",
+                            ("none", "simple", "event"), by_aggregation={"simple": {}}))
+    try:
+        with pytest.warns(EvaluationWarning, match="fitted once more") as caught:
+            result = randomization_inference(area_panel(8, {3: 2}, seed=8), "noisy",
+                                             progress=False)
+    finally:
+        unregister("noisy")
+    assert len([w for w in caught if "fitted once more" in str(w.message)]) == 1
+    # 29 assignments (observed + 28) at three shifts, plus the two checks
+    assert "EvaluationWarning: fitted once more (89 of 89 refits)" in result.warnings
+
+
+def test_period_labels_and_unit_level_assignment():
+    data = area_frame(6, {3: 1, 4: 1}, per_area=1, periods=5, seed=9)
+    months = {t: f"2021M{t:02d}" for t in range(1, 6)}
+    data = data.assign(time=data.time.map(months),
+                       cohort=data.cohort.map(months).where(data.cohort > 0))
+    panel = Panel(data, unit="unit", time="time", outcome="y", cohort="cohort")
+    result = randomization_inference(panel, "bjs", assignment="unit", progress=False)
+    assert result.exact and result.distinct_assignments == 30
+    assert result.treated_per_cohort == {"never": 4, pd.Period("2021-03", "M"): 1,
+                                         pd.Period("2021-04", "M"): 1}
+    assert 0 < result.table.p_value.iloc[0] <= 1 and np.isfinite(result.table.ci_upper.iloc[0])

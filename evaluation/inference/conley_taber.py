@@ -19,7 +19,13 @@ from scipy.special import ndtri
 from evaluation.errors import InvalidOptionError, PanelError
 from evaluation.inference.randomization import INFERENCE_COLUMNS
 from evaluation.messages import fmt, fmt_list
-from evaluation.options import check_alpha, check_count, check_option, check_seed
+from evaluation.options import (
+    DEFAULT_RANDOM_SEED,
+    check_alpha,
+    check_count,
+    check_option,
+    check_seed,
+)
 from evaluation.panel import Panel
 from evaluation.protocol import ResultMixin, Summary, new_axes
 
@@ -151,7 +157,7 @@ def conley_taber(
         With more than :data:`EXACT_LIMIT` tuples of control clusters, the number of
         tuples drawn at random (``numpy.random.default_rng(seed)``).
     seed
-        Seed of those draws.
+        Seed of those draws (None: the package's fixed default seed).
 
     Returns
     -------
@@ -212,7 +218,8 @@ def conley_taber(
     The CR0 reference is :math:`\widehat{se}^2 = \sum_j (\sum_t \tilde d_{jt}
     \hat\eta_{jt})^2 / (\sum_{j,t}\tilde d_{jt}^2)^2` with a normal interval.
     """
-    alpha, seed = check_alpha("alpha", alpha), check_seed("seed", seed)
+    alpha = check_alpha("alpha", alpha)
+    seed = DEFAULT_RANDOM_SEED if check_seed("seed", seed) is None else seed
     check_option("heteroskedasticity", heteroskedasticity, Heteroskedasticity)
     draws = check_count("draws", draws, 100)
     cells = _cluster_cells(panel)

@@ -214,7 +214,8 @@ def randomization_inference(
         Number of sampled re-assignments :math:`B`; when the number of distinct assignments
         is :math:`N \le B` (or with ``"exact"``) all of them are enumerated.
     seed, alpha
-        Seed of the sampled re-assignments; level of the test and of the intervals.
+        Seed of the sampled re-assignments (None: the package's fixed default seed); level
+        of the test and of the intervals.
     statistic
         ``"t"`` (default): the estimate over its own standard error, recomputed on every
         re-assignment; ``"estimate"``: the estimate itself.
@@ -285,7 +286,10 @@ def randomization_inference(
     """
     aggregate = check_option("aggregate", aggregate, Aggregate)
     statistic = check_option("statistic", statistic, Statistic)
-    alpha, seed = check_alpha("alpha", alpha), check_seed("seed", seed)
+    from evaluation.options import DEFAULT_RANDOM_SEED
+
+    alpha = check_alpha("alpha", alpha)
+    seed = DEFAULT_RANDOM_SEED if check_seed("seed", seed) is None else seed
     ci, progress = check_flag("ci", ci), check_flag("progress", progress)
     n_jobs = n_jobs if n_jobs == -1 else check_count("n_jobs", n_jobs, 1)
     permutations = permutations if permutations == "exact" else check_count(
@@ -316,12 +320,10 @@ def randomization_inference(
                                  f"{alpha:g}; use at least {needed - 1}.")
     else:
         rng = np.random.default_rng(seed)
-        reference = np.stack([codes[rng.permutation(codes.size)]
-                              for _ in range(permutations)])
+        reference = np.stack([codes[rng.permutation(codes.size)] for _ in range(permutations)])
     refit = _Refit.build(panel, entry.name, aggregate, alpha, options, unit_area, codes)
     taus = (0.0, refit.h, -refit.h) if ci else (0.0,)
-    values, caught = _run(refit, np.vstack([codes[None, :], reference]), taus, n_jobs,
-                          progress)
+    values, caught = _run(refit, np.vstack([codes, reference]), taus, n_jobs, progress)
     curves = _curves(values, refit, codes, caught)
     for (category, message) in caught:
         warnings.warn(message, category, stacklevel=2)
@@ -364,8 +366,7 @@ def _assignment_units(panel: Panel, assignment: str | None
 
 def _distinct(codes: np.ndarray) -> int:
     """Count the distinct arrangements of the cohort codes across areas (multinomial)."""
-    counts = np.bincount(codes)
-    return math.factorial(codes.size) // math.prod(math.factorial(int(c)) for c in counts)
+    return math.factorial(codes.size) // math.prod(map(math.factorial, np.bincount(codes).tolist()))
 
 
 def _enumerate(codes: np.ndarray) -> np.ndarray:
@@ -585,7 +586,7 @@ def _result(refit: _Refit, curves: _Curves, values: np.ndarray, codes: np.ndarra
     table = pd.DataFrame(rows)
     table["event_time"] = pd.Series([r["event_time"] for r in rows], dtype=object)
     counts = np.bincount(codes, minlength=len(labels))
-    refits = values.shape[0] * values.shape[1]
+    refits = values.shape[0] * values.shape[1] + (2 if values.shape[1] == 3 else 1)  # + checks
     return RandomizationResult(
         table=table, estimator=refit.estimator, aggregation=refit.aggregate,
         statistic=statistic, permutations=values.shape[0] - 1, exact=exact,
@@ -593,7 +594,7 @@ def _result(refit: _Refit, curves: _Curves, values: np.ndarray, codes: np.ndarra
         treated_per_cohort={label: int(c) for label, c in zip(labels, counts, strict=True)},
         distinct_assignments=distinct, distribution=stats[1:],
         seed=None if exact else seed,
-        warnings=[f"{category.__name__}: {message} ({n} of about {refits} refits)"
+        warnings=[f"{category.__name__}: {message} ({n} of {refits} refits)"
                   for (category, message), n in caught.items()],
         info={"estimator options": dict(refit.options)} if refit.options else {},
         curves=curves)
