@@ -102,6 +102,9 @@ def test_aggregates_units_to_cluster_periods_and_samples_many_tuples():
     result = conley_taber(panel_of(data, cluster="cluster"), draws=500, seed=4)
     means = data.groupby(["cluster", "time"]).y.mean().unstack()
     assert result.cluster_sizes.iloc[:2].tolist() == [1, 1]
+    weighted = conley_taber(panel_of(data.assign(w=3.0), cluster="cluster", weights="w"))
+    assert weighted.estimate == pytest.approx(result.estimate)
+    np.testing.assert_allclose(weighted.cluster_sizes, 3 * result.cluster_sizes)
     assert result.n_periods == means.shape[1] and result.exact
     many = conley_taber(panel_of(cluster_frame(60, 4, seed=5)), draws=2000, seed=1)
     assert not many.exact and many.draws == 2000 and many.info == {"seed": 1}

@@ -62,7 +62,7 @@ class ConleyTaberResult(ResultMixin):
         The cluster-robust (CR0) standard error and normal interval, for comparison (they
         over-reject with few treated clusters).
     cluster_sizes
-        Units per cluster (the :math:`M_j` of the Ferman-Pinto correction).
+        Size :math:`M_j` of each cluster (sum of unit weights, or number of units).
     warnings, info
         Warnings and settings.
 
@@ -213,7 +213,9 @@ def conley_taber(
     :math:`\hat v_k(M) = \hat a_k + \hat b_k/M` (floored at 1 % of its mean over the
     controls, with a warning), and :math:`W_{\ell k}` is replaced by
     :math:`W_{\ell k}\,\{\hat v_k(M_k)/\hat v_k(M_\ell)\}^{1/2}` before forming
-    :math:`\hat\Gamma`. :math:`M_j` is the number of units of cluster :math:`j`.
+    :math:`\hat\Gamma`. :math:`M_j` is the sum of the unit weights of cluster :math:`j`
+    (its number of units without weights; with weights such as the labour force of a
+    municipality, the population behind a rate).
 
     The CR0 reference is :math:`\widehat{se}^2 = \sum_j (\sum_t \tilde d_{jt}
     \hat\eta_{jt})^2 / (\sum_{j,t}\tilde d_{jt}^2)^2` with a normal interval.
@@ -257,7 +259,7 @@ def conley_taber(
         n_treated=n_treated, n_control=n_control, n_periods=y.shape[1],
         distribution=distribution, cr0_std_error=cr0, cr0_lower=estimate - z * cr0,
         cr0_upper=estimate + z * cr0,
-        cluster_sizes=pd.Series(sizes, index=cells["clusters"], name="units"),
+        cluster_sizes=pd.Series(sizes, index=cells["clusters"], name="size"),
         warnings=warnings, info={} if exact else {"seed": seed})
 
 
@@ -298,8 +300,9 @@ def _cluster_cells(panel: Panel) -> dict[str, Any]:
                          "assigned by.")
     y = mean(panel.data[panel.outcome].to_numpy(dtype=float))
     x = [mean(panel.data[c].to_numpy(dtype=float)) for c in panel.covariates]
-    units = np.bincount(cluster, minlength=n_clusters).astype(float)
-    return {"y": y, "d": d > 0.5, "x": x, "sizes": units, "clusters": pd.Index(labels)}
+    sizes = np.bincount(cluster, weights=None if panel.unit_weights is None
+                        else panel.unit_weights, minlength=n_clusters).astype(float)
+    return {"y": y, "d": d > 0.5, "x": x, "sizes": sizes, "clusters": pd.Index(labels)}
 
 
 def _demean(values: np.ndarray) -> np.ndarray:
@@ -331,8 +334,9 @@ def _ferman_pinto(w: np.ndarray, control_sizes: np.ndarray, treated_sizes: np.nd
     r"""Rescale :math:`W_{\ell k}` to the treated clusters' sizes (Ferman and Pinto 2019)."""
     if np.ptp(1 / control_sizes) <= 1e-12:
         raise InvalidOptionError("heteroskedasticity='ferman-pinto' needs control clusters "
-                                 "of different sizes (units per cluster) to estimate how the "
-                                 "variance depends on size; they are all the same.")
+                                 "of different sizes to estimate how the variance depends on "
+                                 "size, but they are all the same: give the panel weights "
+                                 "(e.g. the labour force) to measure size.")
     design = np.column_stack([np.ones_like(control_sizes), 1 / control_sizes])
     coef, *_ = np.linalg.lstsq(design, w**2, rcond=None)  # (2, N1): a_k, b_k
     fitted = design @ coef
