@@ -23,10 +23,14 @@ import pandas as pd
 from evaluation.errors import DroppedObservationsWarning, InvalidOptionError, PanelError
 from evaluation.estimators._fixed_effects import TwoWayDesign
 from evaluation.estimators._inference import cluster_robust_ols, cluster_sums
-from evaluation.estimators.did import event_time_dummies
+from evaluation.estimators.did import StandardErrors, event_time_dummies, warn_panel_clusters
 from evaluation.estimators.results import EstimationResult, PretrendTest
+from evaluation.inference.wild import WildNull, WildWeights
 from evaluation.options import validate_fields
 from evaluation.panel import Panel
+
+#: Largest ``rows x clusters`` matrix the few-cluster options of these estimators build.
+MAX_SUM_ENTRIES = 2**25
 
 
 @dataclass
@@ -107,6 +111,17 @@ class TwoStageDiD:
         Bin event times below ``-leads`` and above ``lags`` (None keeps all).
     alpha
         Significance level.
+    se
+        ``"analytic"`` (default: the clustered variance above, normal critical values),
+        ``"cr2"`` (scalar CR2 analogue with Satterthwaite degrees of freedom in a ``df``
+        column, :func:`~evaluation.inference.cr2.cr2_linear`) or ``"wild"`` (wild cluster
+        bootstrap of the linear estimator, :func:`few_cluster_inference`: ``p_value,
+        ci_lower, ci_upper`` columns, ``std_error`` stays analytic).
+    wild_weights, draws, seed, wild_null
+        Wild bootstrap multipliers (``"rademacher"``, ``"webb"``, ``"mammen"``), number of
+        draws, seed (None: the package default) and null (``"restricted"``: WCR,
+        ``"unrestricted"``: WCU), as for
+        :class:`~evaluation.estimators.did.TwoWayFixedEffects`.
 
     Notes
     -----
@@ -131,6 +146,11 @@ class TwoStageDiD:
     leads: int | None = None
     lags: int | None = None
     alpha: float = 0.05
+    se: StandardErrors = "analytic"
+    wild_weights: WildWeights = "rademacher"
+    draws: int = 9999
+    seed: int | None = None
+    wild_null: WildNull = "restricted"
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -158,12 +178,18 @@ class TwoStageDiD:
                               "std_error": np.sqrt(np.diag(vcov))})
         if self.dynamic:
             table.insert(1, "event_time", [e * stage.step for e in values])
-        return EstimationResult(
+        info = {"observations": int(stage.keep.sum()),
+                "untreated observations": int(fit.sum()),
+                "clusters": "unit" if panel.unit_cluster is None else panel.cluster}
+        if self.se != "analytic":
+            items = _two_stage_items(stage, panel, x2, bread, beta, np.sqrt(np.diag(vcov)))
+            few_cluster_inference(self, items, [table], info, _outcome(stage, panel),
+                                  _codes(stage))
+        result = EstimationResult(
             estimator="did2s", aggregation="dynamic" if self.dynamic else "static",
-            table=table, alpha=self.alpha, vcov=vcov,
-            info={"observations": int(stage.keep.sum()),
-                  "untreated observations": int(fit.sum()),
-                  "clusters": "unit" if panel.unit_cluster is None else panel.cluster})
+            table=table, alpha=self.alpha, vcov=vcov, info=info)
+        result.warnings.extend(warn_panel_clusters(panel, self.se))
+        return result
 
 
 @dataclass(frozen=True)
@@ -182,6 +208,17 @@ class ImputationDiD:
         Number of leads in the pre-trend test on untreated observations (0: no test).
     alpha
         Significance level.
+    se
+        ``"analytic"`` (default: the clustered variance above, normal critical values),
+        ``"cr2"`` (scalar CR2 analogue with Satterthwaite degrees of freedom in a ``df``
+        column, :func:`~evaluation.inference.cr2.cr2_linear`) or ``"wild"`` (wild cluster
+        bootstrap of the linear estimator, :func:`few_cluster_inference`: ``p_value,
+        ci_lower, ci_upper`` columns, ``std_error`` stays analytic).
+    wild_weights, draws, seed, wild_null
+        Wild bootstrap multipliers (``"rademacher"``, ``"webb"``, ``"mammen"``), number of
+        draws, seed (None: the package default) and null (``"restricted"``: WCR,
+        ``"unrestricted"``: WCU), as for
+        :class:`~evaluation.estimators.did.TwoWayFixedEffects`.
 
     Notes
     -----
@@ -206,6 +243,11 @@ class ImputationDiD:
     horizons: tuple[int, ...] | None = None
     pretrend_leads: int = 0
     alpha: float = 0.05
+    se: StandardErrors = "analytic"
+    wild_weights: WildWeights = "rademacher"
+    draws: int = 9999
+    seed: int | None = None
+    wild_null: WildNull = "restricted"
 
     def __post_init__(self) -> None:
         validate_fields(self, {"horizons": _check_horizons})
@@ -262,11 +304,17 @@ class ImputationDiD:
         info = {"observations": int(stage.keep.sum()),
                 "untreated observations": int(stage.design.fit_rows.sum()),
                 "clusters": "unit" if panel.unit_cluster is None else panel.cluster}
+        overall = pd.DataFrame({"term": ["overall"], "estimate": [estimates[0]],
+                                "std_error": [se[0]]})
+        if self.se != "analytic":
+            items = _imputation_items(stage, panel, v, cell, estimates, se)
+            order = [*range(1, len(items)), 0]  # table rows first, then the overall row
+            few_cluster_inference(self, [items[j] for j in order], [table, overall], info,
+                                  _outcome(stage, panel), _codes(stage))
         result = EstimationResult(
             estimator="bjs", aggregation="group" if self.by == "cohort" else "event",
-            table=table, alpha=self.alpha,
-            overall=pd.DataFrame({"term": ["overall"], "estimate": [estimates[0]],
-                                  "std_error": [se[0]]}), info=info)
+            table=table, alpha=self.alpha, overall=overall, info=info)
+        result.warnings.extend(warn_panel_clusters(panel, self.se))
         if self.pretrend_leads:
             result.pretest = self._pretrend(stage)
             result.info["pre-trend test"] = result.pretest.as_text()
@@ -332,3 +380,166 @@ class ImputationDiD:
         yt = stage.y_tilde[untreated]  # already the residual of the untreated fit
         beta, vcov = cluster_robust_ols(xt, yt, design.fit_weights, stage.cluster[untreated])
         return PretrendTest.wald(name, beta, vcov)
+
+
+@dataclass(frozen=True)
+class _LinearItem:
+    r"""One estimate :math:`\lambda'y` with the vectors its few-cluster inference needs."""
+
+    estimate: float
+    std_error: float
+    estimator: np.ndarray  # lambda
+    sums: np.ndarray  # (n, G): l_c
+    restricted: tuple[np.ndarray, np.ndarray]  # WCR residuals u0 + b u1
+    unrestricted: np.ndarray  # WCU residuals
+
+
+def _tilde(stage: _FirstStage, values: np.ndarray) -> np.ndarray:
+    r"""Return :math:`Y - \hat Y(0)` of each column (effects fitted on untreated rows)."""
+    design = stage.design
+    return values - design.fitted(*design.solve(*design.rhs(
+        stage.weights[:, None] * values, design.fit_rows)))
+
+
+def _tilde_adjoint(stage: _FirstStage, values: np.ndarray) -> np.ndarray:
+    r"""Adjoint of :func:`_tilde`: :math:`Z - P_0'WX_{10}(X_{10}'WX_{10})^{-1}X_1'Z`."""
+    design = stage.design
+    back = design.fitted(*design.solve(*design.rhs(values)))
+    return values - (stage.weights * design.fit_rows)[:, None] * back
+
+
+def _indicators(stage: _FirstStage) -> np.ndarray:
+    """Dense ``(n, G)`` cluster indicators of the rows (memory-checked)."""
+    cluster = _codes(stage)
+    n, g = cluster.size, int(cluster.max()) + 1
+    if n * g > MAX_SUM_ENTRIES:
+        raise InvalidOptionError(
+            f"se='cr2'/'wild' for the imputation and two-stage estimators build an {n} x {g} "
+            "rows-by-clusters matrix, too large; with this many clusters the analytic "
+            "variance is reliable: use se='analytic'.")
+    out = np.zeros((n, g))
+    out[np.arange(n), cluster] = 1.0
+    return out
+
+
+def _outcome(stage: _FirstStage, panel: Panel) -> np.ndarray:
+    return panel.data[panel.outcome].to_numpy(dtype=float)[stage.keep]
+
+
+def _codes(stage: _FirstStage) -> np.ndarray:
+    return np.unique(stage.cluster, return_inverse=True)[1]
+
+
+def _two_stage_items(stage: _FirstStage, panel: Panel, x2: np.ndarray, bread: np.ndarray,
+                     beta: np.ndarray, se: np.ndarray) -> list[_LinearItem]:
+    r"""Estimator weights, clustered-sum vectors and bootstrap residuals of each coefficient.
+
+    With :math:`a = WX_2Be_j` and :math:`f = W\,1_{untreated}\,X_1M_1X_1'WX_2Be_j`, the
+    GMM clustered sums are :math:`\sum_{c}[a\circ\hat\varepsilon_2 - f\circ\tilde Y]`,
+    linear in :math:`y` through :math:`\tilde Y = T y` and
+    :math:`\hat\varepsilon_2 = (I - X_2BX_2'W)\tilde Y`; :math:`\ell_c` is their adjoint
+    applied to :math:`1_c`, and :math:`\lambda = T'a`.
+    """
+    design, w = stage.design, stage.weights
+    indicators = _indicators(stage)
+    gamma = design.solve(*design.rhs(w[:, None] * x2))
+    fitted = design.fitted(*gamma) * (w * design.fit_rows)[:, None]
+    residual = stage.y_tilde - x2 @ beta
+    items = []
+    for j in range(x2.shape[1]):
+        a = w * (x2 @ bread[:, j])
+        f = fitted @ bread[:, j]
+        inner = a[:, None] * indicators
+        inner = inner - (w[:, None] * x2) @ (bread @ (x2.T @ inner)) - f[:, None] * indicators
+        sums = _tilde_adjoint(stage, inner)
+        estimator = _tilde_adjoint(stage, a[:, None])[:, 0]
+        slope = x2 @ bread[:, j] / bread[j, j]
+        base = stage.y_tilde - x2 @ (beta - bread[:, j] * beta[j] / bread[j, j])
+        items.append(_LinearItem(float(beta[j]), float(se[j]), estimator, sums,
+                                 (base, -slope), residual))
+    return items
+
+
+def _imputation_items(stage: _FirstStage, panel: Panel, v: np.ndarray, cell: np.ndarray,
+                      estimates: np.ndarray, se: np.ndarray) -> list[_LinearItem]:
+    r"""Estimator weights, clustered-sum vectors and bootstrap residuals of each estimand.
+
+    BJS's clustered sums are :math:`\sum_{c} v\circ L y` with
+    :math:`L = (I - C)T`: :math:`T` imputes on untreated rows and :math:`C` takes
+    :math:`v^2`-weighted means of treated rows within cohort x event-time cells, so
+    :math:`\ell_c = T'(I - C)'(v\circ 1_c)` and :math:`\lambda = v`.
+    """
+    treated = stage.treated
+    indicators = _indicators(stage)
+    n_cells = int(cell.max()) + 1
+    items = []
+    for j in range(v.shape[1]):
+        vj = v[:, j]
+        v2 = np.where(treated, vj**2, 0.0)
+        totals = np.maximum(np.bincount(cell, weights=v2, minlength=n_cells), 1e-300)
+        means = np.bincount(cell, weights=v2 * stage.y_tilde, minlength=n_cells) / totals
+        resid = np.where(treated, stage.y_tilde - means[cell], stage.y_tilde)
+        inner = vj[:, None] * indicators
+        cell_sums = np.zeros((n_cells, inner.shape[1]))
+        np.add.at(cell_sums, cell[treated], inner[treated])
+        inner[treated] -= (v2[:, None] * cell_sums[cell] / totals[cell][:, None])[treated]
+        sums = _tilde_adjoint(stage, inner)
+        support = treated & (vj != 0)
+        centre = float(vj[treated] @ means[cell[treated]])
+        items.append(_LinearItem(float(estimates[j]), float(se[j]), vj, sums,
+                                 (resid + centre * support, -support.astype(float)), resid))
+    return items
+
+
+def few_cluster_inference(options: TwoStageDiD | ImputationDiD, items: list[_LinearItem],
+                          tables: list[pd.DataFrame], info: dict, y: np.ndarray,
+                          cluster: np.ndarray) -> None:
+    r"""Apply ``options.se`` (``"cr2"`` or ``"wild"``) to linear estimates, in place.
+
+    ``items`` follow the rows of ``tables`` in order (the table, then an overall row).
+
+    Notes
+    -----
+    Both estimators are linear in the outcome, :math:`\hat\theta = \lambda'y`, with an
+    analytic variance :math:`\sum_c(\ell_c'y)^2` (BJS: :math:`\ell_c'y` the cluster sum of
+    :math:`v\,\hat\varepsilon`; Gardner: of the GMM scores). ``"cr2"`` rescales each
+    cluster's term to be unbiased under i.i.d. errors
+    (:func:`~evaluation.inference.cr2.cr2_linear`). ``"wild"`` perturbs by cluster the
+    residuals of the model with the null imposed and re-estimates
+    (:func:`~evaluation.inference.wild.linear_problem`): for two-stage
+    :math:`u = \tilde Y - X_2\tilde\beta(b)` with :math:`\tilde\beta(b)` the second-stage
+    least squares under :math:`\beta_j = b`; for BJS the first-stage residuals on untreated
+    rows and :math:`\tilde Y - \bar\tau_{cell} - (b - \sum v\bar\tau)` on the treated rows
+    the estimand weights (a common shift of the cell effects imposes
+    :math:`\theta = b`). WCU uses the unrestricted residuals (:math:`b` free). The bootstrap
+    re-computes the estimate and its analytic variance from
+    :math:`y^* = y - u + \sum_g v_g 1_g u`, exactly as for least squares but with the
+    ``G x G`` matrices :math:`[\ell_c' (1_g\circ u)]`.
+    """
+    from evaluation.inference.cr2 import cr2_linear
+    from evaluation.inference.wild import describe, linear_problem, run_wild
+
+    if options.se == "cr2":
+        fits = [cr2_linear(item.estimator, item.sums, y, cluster) for item in items]
+        columns = {"std_error": [np.sqrt(f.variance) for f in fits],
+                   "df": [f.df for f in fits]}
+        info["se"] = "cr2 (scalar CR2 analogue, Satterthwaite df)"
+    else:
+        restricted = options.wild_null == "restricted"
+        problems = [linear_problem(item.estimate, item.std_error, item.estimator, item.sums,
+                                   y, item.restricted if restricted
+                                   else (item.unrestricted, np.zeros_like(y)),
+                                   cluster, null=options.wild_null) for item in items]
+        tests, n_draws, enumerated = run_wild(
+            problems, int(cluster.max()) + 1, weights=options.wild_weights,
+            draws=options.draws, seed=options.seed, alpha=options.alpha)
+        columns = {"p_value": [t.p_value for t in tests],
+                   "ci_lower": [t.ci_lower for t in tests],
+                   "ci_upper": [t.ci_upper for t in tests]}
+        info["se"] = describe(options.wild_null, options.wild_weights, n_draws, enumerated)
+    start = 0
+    for table in tables:
+        part = slice(start, start + len(table))
+        for name, values in columns.items():
+            table[name] = np.asarray(values, dtype=float)[part]
+        start = part.stop

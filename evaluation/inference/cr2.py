@@ -263,3 +263,66 @@ def cr2_two_way(x: np.ndarray, resid: np.ndarray, weights: np.ndarray | None,
         z_u[j], z_wu[j], u_u[j] = z.T @ u, z.T @ (wj * u), u.T @ u
     omega = np.block([[k2, -m_z], [-m_z, np.zeros((r, r))]])
     return CR2Fit(bread @ meat @ bread, z_u, z_wu, u_u, omega)
+
+
+@dataclass(frozen=True)
+class LinearCR2:
+    """Scalar-CR2 variance of a linear estimator and its Satterthwaite degrees of freedom."""
+
+    variance: float
+    df: float
+
+
+def cr2_linear(estimator: np.ndarray, sums: np.ndarray, y: np.ndarray,
+               cluster: np.ndarray) -> LinearCR2:
+    r"""Bias-reduced clustered variance of :math:`\hat\theta = \lambda'y` (a CR2 analogue).
+
+    Parameters
+    ----------
+    estimator
+        ``(n,)`` weights :math:`\lambda` of the outcome in the estimate.
+    sums
+        ``(n, G)`` vectors :math:`\ell_c`: the analytic variance is
+        :math:`\sum_c (\ell_c'y)^2` (BJS's conservative variance, Gardner's GMM variance).
+    y
+        ``(n,)`` outcome.
+    cluster
+        ``(n,)`` cluster codes 0..G-1.
+
+    Returns
+    -------
+    LinearCR2
+        The variance and its degrees of freedom.
+
+    Notes
+    -----
+    An extension (no R reference exists). Under the working model
+    :math:`y = \mu + \varepsilon`, :math:`\operatorname{Var}(\varepsilon) = I`, with
+    :math:`\ell_c'\mu = 0` (the fixed effects and cell-level effects drop out of the
+    residuals), :math:`E(\ell_c'y)^2 = \lVert\ell_c\rVert^2`, whereas cluster :math:`c`'s
+    share of the true variance :math:`\lVert\lambda\rVert^2` is
+    :math:`\lVert\lambda_c\rVert^2` (its rows of :math:`\lambda`). As CR2 does with a matrix
+    :math:`A_c` for least squares, each cluster's term is rescaled to be unbiased:
+
+    .. math::
+
+        \hat\sigma^2 = \sum_c \kappa_c(\ell_c'y)^2, \qquad
+        \kappa_c = \lVert\lambda_c\rVert^2 / \lVert\ell_c\rVert^2,
+
+    so :math:`E\hat\sigma^2 = \lVert\lambda\rVert^2` under the working model (for least
+    squares :math:`\ell_c = (I - H)'1_c\lambda` and the scalar and matrix adjustments make the
+    same per-cluster expectation). Its Satterthwaite degrees of freedom (Bell and McCaffrey
+    2002) are :math:`\nu = (\sum_c\kappa_c\lVert\ell_c\rVert^2)^2 /
+    \sum_{c,d}\kappa_c\kappa_d(\ell_c'\ell_d)^2`.
+    """
+    index = sparse.csr_matrix((np.ones(cluster.size), (cluster, np.arange(cluster.size))),
+                              shape=(sums.shape[1], cluster.size))
+    own = index @ (estimator**2)
+    gram = sums.T @ sums
+    norms = np.diag(gram)
+    kappa = np.divide(own, norms, out=np.ones_like(own), where=norms > 0)
+    terms = sums.T @ y
+    weighted = kappa[:, None] * gram * kappa[None, :]
+    denominator = np.einsum("cd,cd->", weighted, gram)
+    df = float((kappa @ norms) ** 2 / denominator) if denominator > 0 else float("nan")
+    return LinearCR2(float(kappa @ terms**2), df)
