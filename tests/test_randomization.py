@@ -201,3 +201,14 @@ def test_period_labels_and_unit_level_assignment():
     assert result.treated_per_cohort == {"never": 4, pd.Period("2021-03", "M"): 1,
                                          pd.Period("2021-04", "M"): 1}
     assert 0 < result.table.p_value.iloc[0] <= 1 and np.isfinite(result.table.ci_upper.iloc[0])
+
+
+def test_universal_base_period_reference_term_has_no_p_value():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = randomization_inference(area_panel(10, {3: 2, 4: 1}, periods=5, seed=3),
+                                         "cs", aggregate="event", permutations=19,
+                                         base_period="universal", progress=False)
+    reference = result.table.set_index("term").loc["-1"]
+    assert reference.estimate == 0 and np.isnan(reference.p_value)
+    assert result.table.p_value.isna().sum() == 1 and np.isnan(reference.ci_lower)

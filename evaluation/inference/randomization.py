@@ -519,7 +519,7 @@ def _curves(values: np.ndarray, refit: _Refit, codes: np.ndarray, caught: Caught
         shifted = refit.values(codes, 2 * h) if values.shape[1] == 3 else None
     caught.update((w.category, str(w.message)) for w in found)
     scale = 1 + np.abs(values[0, 0])
-    if not np.allclose(full, values[0, 0], rtol=1e-9, atol=1e-9 * scale.max(), equal_nan=True):
+    if not np.allclose(full, values[0, 0], rtol=1e-9, atol=1e-9 * np.nanmax(scale), equal_nan=True):
         raise EvaluationError("internal check failed: the re-assigned panel differs from a "
                               "validated one; please report this.")
     nan = np.full_like(est[:, 0], np.nan)
