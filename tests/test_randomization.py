@@ -86,7 +86,7 @@ def test_serial_and_parallel_permutations_are_identical():
 
 def test_size_under_the_null_is_nominal_within_monte_carlo_error():
     # 20 areas, 4 treated at random, no effect: P(p <= k/20) = k/20 exactly with B = 19
-    reps, level = 50, 0.05
+    reps, level = 40, 0.05
     p = np.array([randomization_inference(area_panel(20, {2: 4}, per_area=1, periods=3,
                                                      seed=100 + r),
                                           "twfe", permutations=19, seed=r, ci=False,
@@ -182,12 +182,12 @@ def test_refit_warnings_are_issued_once_and_recorded_with_their_count():
     try:
         with pytest.warns(EvaluationWarning, match="fitted once more") as caught:
             result = randomization_inference(area_panel(8, {3: 2}, seed=8), "noisy",
-                                             progress=False)
+                                             ci=False, progress=False)
     finally:
         unregister("noisy")
     assert len([w for w in caught if "fitted once more" in str(w.message)]) == 1
-    # 29 assignments (observed + 28) at three shifts, plus the two checks
-    assert "EvaluationWarning: fitted once more (89 of 89 refits)" in result.warnings
+    # 29 assignments (observed + 28 enumerated) and the check of the re-assigned panel
+    assert "EvaluationWarning: fitted once more (30 of 30 refits)" in result.warnings
 
 
 def test_period_labels_and_unit_level_assignment():
@@ -196,18 +196,19 @@ def test_period_labels_and_unit_level_assignment():
     data = data.assign(time=data.time.map(months),
                        cohort=data.cohort.map(months).where(data.cohort > 0))
     panel = Panel(data, unit="unit", time="time", outcome="y", cohort="cohort")
-    result = randomization_inference(panel, "bjs", assignment="unit", progress=False)
+    result = randomization_inference(panel, "bjs", assignment="unit", ci=False,
+                                     progress=False)
     assert result.exact and result.distinct_assignments == 30
     assert result.treated_per_cohort == {"never": 4, pd.Period("2021-03", "M"): 1,
                                          pd.Period("2021-04", "M"): 1}
-    assert 0 < result.table.p_value.iloc[0] <= 1 and np.isfinite(result.table.ci_upper.iloc[0])
+    assert 0 < result.table.p_value.iloc[0] <= 1 and np.isnan(result.table.ci_upper.iloc[0])
 
 
 def test_universal_base_period_reference_term_has_no_p_value():
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         result = randomization_inference(area_panel(10, {3: 2, 4: 1}, periods=5, seed=3),
-                                         "cs", aggregate="event", permutations=19,
+                                         "cs", aggregate="event", permutations=19, ci=False,
                                          base_period="universal", progress=False)
     reference = result.table.set_index("term").loc["-1"]
     assert reference.estimate == 0 and np.isnan(reference.p_value)
