@@ -226,7 +226,7 @@ def test_tilting_on_separated_data_warns_and_the_improved_estimator_is_nan():
             calibrated_propensity(d, x, np.ones(n))
         with pytest.warns(ConvergenceWarning, match=r"The ATT\(g,t\) of this comparison is "
                                                     r"NaN"):
-            att, influence = dr_improved_did(rng.normal(size=n), Comparison(d, x, np.ones(n)))
+            att, influence, _ = dr_improved_did(rng.normal(size=n), Comparison(d, x, np.ones(n)))
     assert np.isnan(att)
     assert not influence.any()
 

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
+from evaluation.errors import InvalidOptionError
 from evaluation.estimators._inference import leverage_factors, multiplier_draws
-from evaluation.estimators.callaway_santanna import CallawaySantAnna
+from evaluation.estimators.callaway_santanna import CallawaySantAnna, CellEstimationWarning
 from evaluation.panel import Panel
 
 
@@ -150,6 +151,7 @@ def test_cr3_equals_the_leave_one_cluster_out_jackknife():
     jackknife = np.sqrt(sum((difference(cluster != c) - full) ** 2
                             for c in np.unique(cluster)))
     assert_allclose(fit.table["std_error"].iat[0], jackknife, rtol=1e-10)
+    # without covariates the jackknife has the leverage form (1 - h)^-1 of the CR2 factors
     cr2 = CallawaySantAnna(se="cr2").fit(panel).table["std_error"].iat[0]
     assert jackknife > cr2
 
@@ -165,3 +167,67 @@ def test_bias_reduced_results_carry_the_cluster_degrees_of_freedom():
     simple = fit.aggregate("simple")
     assert simple.overall["df"].iat[0] == clusters - 1
     assert "df" not in CallawaySantAnna().fit(panel).table
+
+
+def staggered_clustered_panel(seed: int = 11, n: int = 240, clusters: int = 12) -> pd.DataFrame:
+    """Two cohorts and never-treated units in clusters, a covariate and cluster shocks."""
+    rng = np.random.default_rng(seed)
+    cluster = rng.integers(0, clusters, n)
+    x = rng.normal(size=n) + 0.3 * cluster / clusters
+    cohort = np.select([rng.random(n) < 0.25, rng.random(n) < 0.3], [3, 4], 0)
+    periods = 5
+    shock = rng.normal(0, 0.5, (clusters, periods))
+    rows = []
+    for t in range(1, periods + 1):
+        effect = np.where((cohort > 0) & (t >= cohort), 1.0 + 0.5 * x, 0.0)
+        y = x * t * 0.2 + shock[cluster, t - 1] + effect + rng.normal(size=n)
+        rows.append(pd.DataFrame({"unit": np.arange(n), "t": t, "y": y, "cohort": cohort,
+                                  "cluster": cluster, "x": x}))
+    return pd.concat(rows, ignore_index=True)
+
+
+@pytest.mark.parametrize("method", ["dr", "ipw", "reg"])
+def test_cr3_is_the_jackknife_of_refits_without_each_cluster(method):
+    data = staggered_clustered_panel()
+
+    def fit(frame, se="analytic"):
+        panel = Panel(frame, unit="unit", time="t", outcome="y", cohort="cohort",
+                      never_treated=0, cluster="cluster", covariates=["x"])
+        return CallawaySantAnna(method=method, se=se).fit(panel)
+
+    jackknife = fit(data, "cr3")
+    full = jackknife.table["estimate"].to_numpy()
+    left_out = np.array([fit(data[data["cluster"] != c]).table["estimate"].to_numpy()
+                         for c in range(12)])
+    by_refits = np.sqrt(((left_out - full) ** 2).sum(axis=0))
+    assert_allclose(jackknife.table["std_error"], by_refits, rtol=1e-9)
+    assert np.all(by_refits > 0)
+
+
+def test_cr3_of_a_single_cohort_aggregate_is_its_jackknife():
+    data = staggered_clustered_panel(12)
+    data = data[data["cohort"] != 4]
+
+    def overall(frame, se="analytic"):
+        panel = Panel(frame, unit="unit", time="t", outcome="y", cohort="cohort",
+                      never_treated=0, cluster="cluster", covariates=["x"])
+        simple = CallawaySantAnna(se=se).fit(panel).aggregate("simple").overall
+        return simple["estimate"].iat[0], simple["std_error"].iat[0]
+
+    estimate, se = overall(data, "cr3")
+    left_out = np.array([overall(data[data["cluster"] != c])[0] for c in range(12)])
+    assert_allclose(se, np.sqrt(((left_out - estimate) ** 2).sum()), rtol=1e-9)
+
+
+def test_cr3_needs_clusters_and_warns_when_a_cluster_holds_a_whole_cohort():
+    data = staggered_clustered_panel(13)
+    plain = Panel(data, unit="unit", time="t", outcome="y", cohort="cohort", never_treated=0)
+    with pytest.raises(InvalidOptionError, match="needs clusters"):
+        CallawaySantAnna(se="cr3").fit(plain)
+    data.loc[data["cohort"] == 4, "cluster"] = 99  # cohort 4 lies in one cluster
+    panel = Panel(data, unit="unit", time="t", outcome="y", cohort="cohort", never_treated=0,
+                  cluster="cluster")
+    with pytest.warns(CellEstimationWarning,
+                      match="jackknife of cohort 4 cannot leave out 1 cluster"):
+        fit = CallawaySantAnna(se="cr3").fit(panel)
+    assert np.isfinite(fit.table["std_error"]).any()

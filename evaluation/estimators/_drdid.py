@@ -64,6 +64,8 @@ class PropensityScore:
         :class:`~evaluation.errors.ConvergenceWarning` was issued).
     iterations
         Newton-Raphson iterations used.
+    coefficients
+        The logit coefficients (a start for refits on subsamples).
     """
 
     ps: np.ndarray
@@ -72,6 +74,7 @@ class PropensityScore:
     hessian: np.ndarray | None
     converged: bool = True
     iterations: int = 0
+    coefficients: np.ndarray | None = None
 
 
 class TwoByTwo(NamedTuple):
@@ -148,13 +151,21 @@ def logit_coefficients(d: np.ndarray, x: np.ndarray, w: np.ndarray,
     return logit.coefficients
 
 
-def _irls_logit(d: np.ndarray, x: np.ndarray, w: np.ndarray, max_iter: int) -> _LogitFit:
-    """Run the iteration of :func:`logit_coefficients` and report how it ended."""
-    mu = (d + 0.5) / 2
-    eta = np.log(mu / (1 - mu))
-    gamma = np.linalg.lstsq(x * np.sqrt(w * mu * (1 - mu))[:, None],
-                            np.sqrt(w * mu * (1 - mu)) * (eta + (d - mu) / (mu * (1 - mu))),
-                            rcond=None)[0]
+def _irls_logit(d: np.ndarray, x: np.ndarray, w: np.ndarray, max_iter: int,
+                start: np.ndarray | None = None) -> _LogitFit:
+    """Run the iteration of :func:`logit_coefficients` and report how it ended.
+
+    ``start`` replaces statsmodels' starting values (the iteration stops at the same
+    precision, so the coefficients agree to about 1e-12).
+    """
+    if start is None:
+        mu = (d + 0.5) / 2
+        eta = np.log(mu / (1 - mu))
+        gamma = np.linalg.lstsq(x * np.sqrt(w * mu * (1 - mu))[:, None],
+                                np.sqrt(w * mu * (1 - mu)) * (eta + (d - mu) / (mu * (1 - mu))),
+                                rcond=None)[0]
+    else:
+        gamma = start.copy()
     iterations, move = 0, np.inf
     for iterations in range(1, max_iter + 1):
         mu = 1 / (1 + np.exp(-np.clip(x @ gamma, -_EXP_LIMIT, _EXP_LIMIT)))
@@ -206,14 +217,15 @@ def _separation(d: np.ndarray, x: np.ndarray, w: np.ndarray) -> str:
     return cause + " (columns of the covariate design, the intercept being column 0)"
 
 
-def fit_logit(d: np.ndarray, x: np.ndarray, w: np.ndarray, max_iter: int = 100
-              ) -> PropensityScore:
+def fit_logit(d: np.ndarray, x: np.ndarray, w: np.ndarray, max_iter: int = 100,
+              start: np.ndarray | None = None) -> PropensityScore:
     """Fit a weighted logit of ``d`` on ``x`` with its linear representation.
 
     Warns :class:`~evaluation.errors.ConvergenceWarning` as :func:`logit_coefficients` does;
-    :attr:`PropensityScore.converged` records the outcome.
+    :attr:`PropensityScore.converged` records the outcome. ``start`` gives starting
+    coefficients (e.g. the full sample's, for a refit without a few units).
     """
-    logit = _irls_logit(d, x, w, max_iter)
+    logit = _irls_logit(d, x, w, max_iter, start)
     if not logit.converged:
         warnings.warn(_not_converged_message(logit, d, x, w, max_iter), ConvergenceWarning,
                       stacklevel=3)
@@ -225,7 +237,8 @@ def fit_logit(d: np.ndarray, x: np.ndarray, w: np.ndarray, max_iter: int = 100
     information = x.T @ ((w * ps * (1 - ps))[:, None] * x)
     hessian = (None if 1 / np.linalg.cond(information, 1) <= np.finfo(float).eps
                else np.linalg.inv(information) * d.size)
-    return PropensityScore(ps, keep, w * (d - ps), hessian, logit.converged, logit.iterations)
+    return PropensityScore(ps, keep, w * (d - ps), hessian, logit.converged, logit.iterations,
+                           logit.coefficients)
 
 
 class Comparison:
@@ -239,10 +252,14 @@ class Comparison:
     ----------
     d, x, w
         Treatment indicator, covariates (intercept first) and weights (mean one).
+    start
+        Optional starting coefficients of the propensity-score logit.
     """
 
-    def __init__(self, d: np.ndarray, x: np.ndarray, w: np.ndarray) -> None:
+    def __init__(self, d: np.ndarray, x: np.ndarray, w: np.ndarray,
+                 start: np.ndarray | None = None) -> None:
         self.d, self.x, self.w = d, x, w
+        self._start = start
         self.n = d.size
         self.w_control = w * (1 - d)
         self.wx_control = self.w_control[:, None] * x
@@ -256,7 +273,7 @@ class Comparison:
     def ps(self) -> PropensityScore:
         """The logit propensity score (fitted on first use)."""
         if self._ps is None:
-            self._ps = fit_logit(self.d, self.x, self.w)
+            self._ps = fit_logit(self.d, self.x, self.w, start=self._start)
         return self._ps
 
     @property
@@ -495,7 +512,8 @@ def dr_improved_did(dy: np.ndarray, c: Comparison) -> TwoByTwo:
     if message is not None:
         warnings.warn(f"{message} Its scores are used.", ConvergenceWarning, stacklevel=3)
     wc = w * ps / (1 - ps) * (1 - d)
-    beta = np.linalg.solve((wc[:, None] * x).T @ x, (wc[:, None] * x).T @ dy)
+    gram = (wc[:, None] * x).T @ x
+    beta = np.linalg.solve(gram, (wc[:, None] * x).T @ dy)
     resid = dy - x @ beta
     w_treat = w * d
     w_cont = w * ps * (1 - d) / (1 - ps)
@@ -503,5 +521,7 @@ def dr_improved_did(dy: np.ndarray, c: Comparison) -> TwoByTwo:
     eta_cont = np.mean(w_cont * resid) / w_cont.mean()
     influence = (w_treat * (resid - eta_treat) / w_treat.mean()
                  - w_cont * (resid - eta_cont) / w_cont.mean())
-    return TwoByTwo(float(eta_treat - eta_cont), influence,
-                    w_treat / w_treat.sum() + w_cont / w_cont.sum())
+    imbalance = w_treat @ x / w_treat.sum() - w_cont @ x / w_cont.sum()  # ~0 after tilting
+    weights = (w_treat / w_treat.sum() + w_cont / w_cont.sum()
+               + wc * (x @ np.linalg.solve(gram, imbalance)))
+    return TwoByTwo(float(eta_treat - eta_cont), influence, weights)

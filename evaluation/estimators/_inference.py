@@ -57,9 +57,9 @@ def cluster_robust_ols(x: np.ndarray, y: np.ndarray, weights: np.ndarray,
     return beta, bread @ (sums.T @ sums) @ bread
 
 
-def leverage_factors(weights: np.ndarray, treated: np.ndarray, cluster: np.ndarray | None,
-                     kind: str = "cr2") -> np.ndarray:
-    r"""CR2 or CR3 factors for the influence function of a difference of means.
+def leverage_factors(weights: np.ndarray, treated: np.ndarray,
+                     cluster: np.ndarray | None) -> np.ndarray:
+    r"""CR2 factors for the influence function of a difference of means.
 
     Parameters
     ----------
@@ -69,18 +69,15 @@ def leverage_factors(weights: np.ndarray, treated: np.ndarray, cluster: np.ndarr
     treated
         ``(n,)`` 0/1 group indicator.
     cluster
-        ``(n,)`` integer cluster codes, or None for one unit per cluster (HC2, HC3).
-    kind
-        ``"cr2"`` (bias-reduced linearisation) or ``"cr3"`` (the cluster jackknife).
+        ``(n,)`` integer cluster codes, or None for one unit per cluster (HC2).
 
     Returns
     -------
     numpy.ndarray
-        ``(n,)`` factors :math:`(1 - h_{c(i),D_i})^{-1/2}` (CR2) or
-        :math:`(1 - h_{c(i),D_i})^{-1}` (CR3) that multiply each unit's influence function;
-        1 where a whole group lies in one cluster (:math:`h = 1`: the cluster's deviation
-        from its group mean is zero whatever the factor, and only few-cluster inference can
-        help).
+        ``(n,)`` factors :math:`(1 - h_{c(i),D_i})^{-1/2}` that multiply each unit's
+        influence function; 1 where a whole group lies in one cluster (:math:`h = 1`: the
+        cluster's deviation from its group mean is zero whatever the factor, and only
+        few-cluster inference can help).
 
     Notes
     -----
@@ -92,13 +89,9 @@ def leverage_factors(weights: np.ndarray, treated: np.ndarray, cluster: np.ndarr
     exactly :math:`(1 - h_{cD})^{-1/2}`: the variance is R ``clubSandwich``'s CR2. With
     covariates :math:`a` are the estimator's implied weights (it is linear in
     :math:`\Delta Y` given the covariates) and the factor leaves out the
-    :math:`O(k/n)` leverage of the covariates themselves.
-
-    CR3 replaces :math:`(I - H_{cc})^{-1/2}` by :math:`(I - H_{cc})^{-1}`: the residuals
-    become the prediction errors of the cluster left out, so the variance is the
-    leave-one-cluster-out jackknife :math:`\sum_c(\hat\theta_{(c)} - \hat\theta)^2`
-    (MacKinnon, Nielsen and Webb's CV3, recommended by them for unbalanced clusters); for
-    the difference of means it equals the jackknife exactly.
+    :math:`O(k/n)` leverage of the covariates themselves, which the cluster jackknife
+    (:class:`~evaluation.estimators._jackknife.ClusterJackknife`) includes; with a
+    municipality-level covariate it can matter.
     """
     group = treated.astype(np.intp)
     if cluster is None:
@@ -109,8 +102,7 @@ def leverage_factors(weights: np.ndarray, treated: np.ndarray, cluster: np.ndarr
         leverage = np.bincount(index, weights=weights, minlength=2 * n_clusters)[index]
     leverage = np.clip(leverage, 0.0, None)
     whole = leverage >= 1 - 1e-12
-    power = {"cr2": 0.5, "cr3": 1.0}[kind]
-    return np.where(whole, 1.0, np.where(whole, 0.5, 1 - leverage) ** -power)
+    return np.where(whole, 1.0, 1 / np.sqrt(np.where(whole, 0.5, 1 - leverage)))
 
 
 def influence_covariance(influence: np.ndarray, cluster: np.ndarray | None = None) -> np.ndarray:

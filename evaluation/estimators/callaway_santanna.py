@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -33,6 +34,7 @@ from evaluation.estimators._inference import (
     leverage_factors,
     multiplier_draws,
 )
+from evaluation.estimators._jackknife import ClusterJackknife
 from evaluation.estimators.results import EstimationResult, PretrendTest
 from evaluation.options import DEFAULT_RANDOM_SEED, check_option, validate_fields
 from evaluation.panel import Panel
@@ -81,8 +83,10 @@ class CallawaySantAnna:
         ``"cr2"`` (the same with the bias-reduced linearisation of Bell and McCaffrey:
         each cluster's influence in a group mean scaled by :math:`(1-h_c)^{-1/2}`, see
         :func:`~evaluation.estimators._inference.leverage_factors`; for few or unequal
-        clusters, where the analytic variance is too small), ``"cr3"`` (the cluster
-        jackknife: scaled by :math:`(1-h_c)^{-1}`) or ``"bootstrap"``
+        clusters, where the analytic variance is too small), ``"cr3"`` (the
+        leave-one-cluster-out jackknife, nuisance models refitted:
+        :class:`~evaluation.estimators._jackknife.ClusterJackknife`; needs clusters) or
+        ``"bootstrap"``
         (multiplier bootstrap drawn per cluster, with uniform bands).
     draws, bootstrap_weights, seed
         Bootstrap settings (``"mammen"`` as R ``did``, or ``"rademacher"``).
@@ -123,6 +127,10 @@ class CallawaySantAnna:
         function scaled by :math:`n / n_{gt}` and zero outside the comparison.
         """
         data = _CohortData.from_panel(panel, self)
+        if self.se == "cr3" and data.cluster is None:
+            raise InvalidOptionError(
+                "se='cr3' is the leave-one-cluster-out jackknife and needs clusters: pass "
+                "cluster= to the Panel, or use se='cr2' (HC2 without clusters).")
         cells = data.cells(self)
         n = data.n_units
         k = len(cells)
@@ -163,6 +171,11 @@ class _CohortData:
     @property
     def n_units(self) -> int:
         return self.y.shape[0]
+
+    @cached_property
+    def cohort_values(self) -> np.ndarray:
+        """Distinct cohorts (grid positions) of the treated units (once cells are formed)."""
+        return np.unique(self.cohort[~np.isnan(self.cohort)])
 
     @classmethod
     def from_panel(cls, panel: Panel, options: CallawaySantAnna) -> _CohortData:
@@ -240,16 +253,15 @@ class _CohortData:
         returned when the cell cannot be estimated). ``cache`` keeps the last comparison
         sample, reused by every cell of a cohort that shares its units and covariates.
         """
-        control_key = "never" if options.control_group == "never" else cell.control_threshold
+        later = () if options.control_group == "never" else tuple(
+            g for g in self.cohort_values
+            if g > cell.control_threshold + options.anticipation and g != cell.group)
         period = min(cell.time, cell.base)
-        key = (cell.group, control_key, period if len(self.covariates) > 1 else -1)
+        # cells with the same comparison sample share it (and its nuisance fits)
+        key = (cell.group, later, period if len(self.covariates) > 1 else -1)
         if cache.get("key") != key:
             treated = self.cohort == cell.group
-            control = np.isnan(self.cohort)
-            if control_key != "never":
-                later = (np.nan_to_num(self.cohort, nan=-1)
-                         > cell.control_threshold + options.anticipation)
-                control = control | (later & ~treated)
+            control = np.isnan(self.cohort) | np.isin(self.cohort, later)
             rows = np.flatnonzero(treated | control)
             x = self.covariates[period if len(self.covariates) > 1 else 0][rows]
             w = self.weights[rows] / self.weights[rows].mean()
@@ -274,13 +286,35 @@ class _CohortData:
                           f"t={self.panel.period_label(cell.time)} is NaN: {reason}.",
                           CellEstimationWarning, stacklevel=4)
             return np.nan
-        fit = _TWO_BY_TWO[options.method](y[:, cell.time] - y[:, cell.base], comparison)
-        inf = fit.influence
-        if options.se in ("cr2", "cr3"):
+        dy = y[:, cell.time] - y[:, cell.base]
+        fit = _TWO_BY_TWO[options.method](dy, comparison)
+        inf = n / n1 * fit.influence
+        if options.se == "cr2":
             cluster = None if self.cluster is None else self.cluster[rows]
-            inf = inf * leverage_factors(fit.weights, comparison.d, cluster, options.se)
-        influence[rows] = n / n1 * inf
+            inf = inf * leverage_factors(fit.weights, comparison.d, cluster)
+        elif options.se == "cr3":
+            inf = self._jackknife_influence(cell, options, cache, inf, fit.att, dy)
+        influence[rows] = inf
         return fit.att
+
+    def _jackknife_influence(self, cell: _Cell, options: CallawaySantAnna, cache: dict,
+                             inf: np.ndarray, att: float, dy: np.ndarray) -> np.ndarray:
+        """Give a cell's influence function the cluster sums of the cluster jackknife."""
+        label = f"cohort {self.panel.period_label(cell.group)}"
+        if "jackknife" not in cache:
+            cache["jackknife"] = ClusterJackknife.fit(
+                cache["comparison"], self.cluster[cache["rows"]], _TWO_BY_TWO[options.method],
+                options.method in ("dr", "ipw"), label)
+        inf, undefined = cache["jackknife"].pseudo_influence(inf, att, dy, self.n_units)
+        if undefined and cache.setdefault("undefined_warned", False) is False:
+            cache["undefined_warned"] = True
+            warnings.warn(
+                f"the cluster jackknife of {label} cannot leave out {undefined} cluster(s): "
+                "without them no treated or no comparison unit is left, or the refit fails; "
+                "their analytic contributions are kept, so the standard errors of this cohort "
+                "understate the uncertainty. With so few treated clusters use randomization "
+                "inference.", CellEstimationWarning, stacklevel=5)
+        return inf
 
 
 _TWO_BY_TWO = {"dr": _drdid.dr_did, "ipw": _drdid.ipw_did, "reg": _drdid.reg_did,
