@@ -227,7 +227,7 @@ def randomization_inference(
         assignments are drawn before any refit, each refit runs with one BLAS thread.
     **options
         Estimator options by table name (``control``, ``method``, ``base_period``,
-        ``anticipation``, ``small_sample``; ``se`` other than ``"bootstrap"``).
+        ``anticipation``, ``small_sample``; ``se`` other than the bootstraps).
 
     Returns
     -------
@@ -294,10 +294,10 @@ def randomization_inference(
     n_jobs = n_jobs if n_jobs == -1 else check_count("n_jobs", n_jobs, 1)
     permutations = permutations if permutations == "exact" else check_count(
         "permutations", permutations, 1)
-    if options.get("se") == "bootstrap":
-        raise InvalidOptionError("se='bootstrap' cannot be combined with randomization "
-                                 "inference (its draws change with every refit); use "
-                                 "se='analytic'.")
+    if options.get("se") in ("bootstrap", "wild"):
+        raise InvalidOptionError(f"se={options['se']!r} cannot be combined with randomization "
+                                 "inference (a bootstrap in every refit); use se='analytic' "
+                                 "or 'cr2'.")
     entry = get_estimator(estimator)
     entry.check(_main_aggregation(entry, aggregate), options)
     unit_area, codes, labels, name = _assignment_units(panel, assignment)
