@@ -115,7 +115,7 @@ class TwoStageDiD:
         ``"analytic"`` (default: the clustered variance above, normal critical values),
         ``"cr2"`` (scalar CR2 analogue with Satterthwaite degrees of freedom in a ``df``
         column, :func:`~evaluation.inference.cr2.cr2_linear`) or ``"wild"`` (wild cluster
-        bootstrap of the linear estimator, :func:`few_cluster_inference`: ``p_value,
+        bootstrap of the linear estimator, :func:`linear_few_cluster_inference`: ``p_value,
         ci_lower, ci_upper`` columns, ``std_error`` stays analytic).
     wild_weights, draws, seed, wild_null
         Wild bootstrap multipliers (``"rademacher"``, ``"webb"``, ``"mammen"``), number of
@@ -183,7 +183,7 @@ class TwoStageDiD:
                 "clusters": "unit" if panel.unit_cluster is None else panel.cluster}
         if self.se != "analytic":
             items = _two_stage_items(stage, panel, x2, bread, beta, np.sqrt(np.diag(vcov)))
-            few_cluster_inference(self, items, [table], info, _outcome(stage, panel),
+            linear_few_cluster_inference(self, items, [table], info, _outcome(stage, panel),
                                   _codes(stage))
         result = EstimationResult(
             estimator="did2s", aggregation="dynamic" if self.dynamic else "static",
@@ -212,7 +212,7 @@ class ImputationDiD:
         ``"analytic"`` (default: the clustered variance above, normal critical values),
         ``"cr2"`` (scalar CR2 analogue with Satterthwaite degrees of freedom in a ``df``
         column, :func:`~evaluation.inference.cr2.cr2_linear`) or ``"wild"`` (wild cluster
-        bootstrap of the linear estimator, :func:`few_cluster_inference`: ``p_value,
+        bootstrap of the linear estimator, :func:`linear_few_cluster_inference`: ``p_value,
         ci_lower, ci_upper`` columns, ``std_error`` stays analytic).
     wild_weights, draws, seed, wild_null
         Wild bootstrap multipliers (``"rademacher"``, ``"webb"``, ``"mammen"``), number of
@@ -309,7 +309,7 @@ class ImputationDiD:
         if self.se != "analytic":
             items = _imputation_items(stage, panel, v, cell, estimates, se)
             order = [*range(1, len(items)), 0]  # table rows first, then the overall row
-            few_cluster_inference(self, [items[j] for j in order], [table, overall], info,
+            linear_few_cluster_inference(self, [items[j] for j in order], [table, overall], info,
                                   _outcome(stage, panel), _codes(stage))
         result = EstimationResult(
             estimator="bjs", aggregation="group" if self.by == "cohort" else "event",
@@ -491,7 +491,7 @@ def _imputation_items(stage: _FirstStage, panel: Panel, v: np.ndarray, cell: np.
     return items
 
 
-def few_cluster_inference(options: TwoStageDiD | ImputationDiD, items: list[_LinearItem],
+def linear_few_cluster_inference(options: TwoStageDiD | ImputationDiD, items: list[_LinearItem],
                           tables: list[pd.DataFrame], info: dict, y: np.ndarray,
                           cluster: np.ndarray) -> None:
     r"""Apply ``options.se`` (``"cr2"`` or ``"wild"``) to linear estimates, in place.
