@@ -225,7 +225,8 @@ def breakdown_value(betahat: np.ndarray, sigma: np.ndarray, num_pre: int, num_po
                     restriction: Literal["rm", "sd"] = "rm", method: str | None = None,
                     l_vec: np.ndarray | None = None, alpha: float = 0.05,
                     upper: float | None = None, tol: float = 1e-3, grid_points: int = 1000,
-                    seed: int = 0, step: int = 10) -> float:
+                    seed: int = 0, step: int = 10,
+                    bracket: tuple[float, float] | None = None) -> float:
     r"""Smallest :math:`\bar M` (``"rm"``) or :math:`M` (``"sd"``) whose robust set contains 0.
 
     Returns 0 when the set already contains zero at 0, NaN when it excludes zero up to
@@ -234,7 +235,9 @@ def breakdown_value(betahat: np.ndarray, sigma: np.ndarray, num_pre: int, num_po
 
     Notes
     -----
-    Bisection to ``tol`` (relative to ``upper``) on the indicator
+    ``bracket`` (``(lo, hi)`` with zero excluded at ``lo`` and covered at ``hi``, e.g. from a
+    sensitivity table) replaces the search range. Bisection to ``tol`` (relative to
+    ``upper``) on the indicator
     :math:`0 \in CS(M)`, which is monotone because the restriction sets are nested in
     :math:`M`.
     """
@@ -260,11 +263,14 @@ def breakdown_value(betahat: np.ndarray, sigma: np.ndarray, num_pre: int, num_po
         lb, ub = interval(v)
         return bool(np.isnan(lb) or lb <= 0 <= ub)
 
-    if covers(0.0):
-        return 0.0
-    if not covers(upper):
-        return float("nan")
-    lo, hi = 0.0, float(upper)
+    if bracket is not None:
+        lo, hi = map(float, bracket)
+    else:
+        if covers(0.0):
+            return 0.0
+        if not covers(upper):
+            return float("nan")
+        lo, hi = 0.0, float(upper)
     while hi - lo > tol * upper:
         mid = (lo + hi) / 2
         lo, hi = (lo, mid) if covers(mid) else (mid, hi)
@@ -275,7 +281,7 @@ def sensitivity(result: object, *, restriction: Literal["rm", "sd"] = "rm",
                 method: str | None = None, grid: Sequence[float] | np.ndarray | None = None,
                 target: str | int | Sequence[float] = "first", alpha: float | None = None,
                 grid_points: int = 1000, seed: int = 0, step: int = 10,
-                breakdown: bool = True) -> HonestResult:
+                breakdown: bool = True, breakdown_tol: float = 1e-3) -> HonestResult:
     r"""HonestDiD sensitivity analysis of an event-study :class:`EstimationResult`.
 
     Parameters
@@ -299,8 +305,9 @@ def sensitivity(result: object, *, restriction: Literal["rm", "sd"] = "rm",
         post-period effects), an event time, or explicit weights on the post periods.
     alpha
         One minus the coverage (default: the result's).
-    breakdown
-        Also compute the breakdown value by bisection.
+    breakdown, breakdown_tol
+        Also compute the breakdown value by bisection (to ``breakdown_tol`` times the
+        search range), starting from the bracket the table gives when zero enters it.
 
     Returns
     -------
@@ -339,10 +346,21 @@ def sensitivity(result: object, *, restriction: Literal["rm", "sd"] = "rm",
                                seed=seed, step=step)
     else:
         raise InvalidOptionError(f"restriction must be 'rm' or 'sd', not {restriction!r}.")
-    value = (breakdown_value(betahat, sigma, num_pre, num_post, restriction=restriction,
-                             method=method, l_vec=l_vec, alpha=alpha,
-                             grid_points=grid_points, seed=seed, step=step)
-             if breakdown else None)
+    value = None
+    if breakdown:
+        param = table["Mbar" if restriction == "rm" else "M"].to_numpy(float)
+        covered = (table["lb"].isna() | ((table["lb"] <= 0) & (table["ub"] >= 0))).to_numpy()
+        bracket = None
+        if covered.any() and np.all(np.diff(param) > 0):
+            first = int(np.argmax(covered))
+            bracket = (param[first - 1], param[first]) if first > 0 else None
+            if first == 0 and param[0] == 0:
+                value = 0.0
+        if value is None:
+            value = breakdown_value(betahat, sigma, num_pre, num_post, restriction=restriction,
+                                    method=method, l_vec=l_vec, alpha=alpha, tol=breakdown_tol,
+                                    grid_points=grid_points, seed=seed, step=step,
+                                    bracket=bracket)
     return HonestResult(table=table, original=original_ci(betahat, sigma, num_pre, num_post,
                                                           l_vec, alpha),
                         restriction=restriction, method=method, l_vec=l_vec, alpha=alpha,

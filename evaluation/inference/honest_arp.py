@@ -191,7 +191,9 @@ def test_nuisance(y: np.ndarray, x: np.ndarray, sigma: np.ndarray, alpha: float,
         identity = np.eye(len(y_r))
         gamma_b = w_bc @ np.linalg.solve(w_b, identity[basis]) - identity[~basis]
         v_b = identity[basis].T @ np.linalg.solve(w_b.T, np.eye(k + 1)[0])
-        sigma_b = float(np.sqrt(v_b @ sig_r @ v_b))
+        sigma_b = float(np.sqrt(max(v_b @ sig_r @ v_b, 0.0)))
+        if sigma_b**2 < np.finfo(float).eps:  # the vertex has no variance: eta is known
+            return not eta > 0
         rho = gamma_b @ sig_r @ v_b / sigma_b**2
         with np.errstate(divide="ignore", invalid="ignore"):
             bound = -(gamma_b @ y_r) / rho + v_b @ y_r
@@ -211,7 +213,7 @@ def test_nuisance(y: np.ndarray, x: np.ndarray, sigma: np.ndarray, alpha: float,
     elif flag == "FLCI":
         full = np.zeros(len(y))
         full[rows] = direction
-        cvec = sigma @ full / float(full @ sigma @ full)
+        cvec = sigma @ full / max(float(full @ sigma @ full), np.finfo(float).tiny)
         flo, fup = _flci_bounds(hybrid["vbar"], hybrid["dbar"], y - cvec * (full @ y), cvec)
         vlo, vup = max(vlo, flo), min(vup, fup)
     zlo, zup, stat = vlo / sigma_b, vup / sigma_b, stat_value / sigma_b
