@@ -107,3 +107,12 @@ def test_cr2_with_large_cluster_is_cheap():
 def test_invalid_inference_options(option, value):
     with pytest.raises(InvalidOptionError, match=option):
         TwoWayFixedEffects(**{option: value})
+
+
+def test_cr2_refuses_tens_of_thousands_of_clusters(monkeypatch):
+    import evaluation.inference.cr2 as cr2
+
+    monkeypatch.setattr(cr2, "MAX_CLUSTERS", 5)
+    data = pd.read_csv(REFERENCE / "cr2_balanced.csv")
+    with pytest.raises(InvalidOptionError, match="se='analytic'"):
+        TwoWayFixedEffects(se="cr2").fit(staggered_panel(data))

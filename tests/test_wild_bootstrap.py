@@ -160,3 +160,12 @@ def test_wild_on_100000_units_is_fast():
     assert fit.info["se"] == "wild cluster bootstrap (WCR, Rademacher, 9999 draws)"
     assert 0 < fit.table["p_value"].iloc[0] <= 1
     assert elapsed < 10.0
+
+
+def test_too_many_multipliers_is_a_clear_error():
+    from evaluation.errors import InvalidOptionError
+
+    with pytest.raises(InvalidOptionError, match="se='analytic'"):
+        bootstrap_weights("webb", 100_000, 9999, np.random.default_rng(0))
+    v, enumerated = bootstrap_weights("rademacher", 3, 9999, np.random.default_rng(0))
+    assert enumerated and v.shape == (3, 8) and len({tuple(c) for c in v.T}) == 8

@@ -18,7 +18,7 @@ import pandas as pd
 from evaluation.errors import InvalidOptionError, PanelError
 from evaluation.estimators.results import EstimationResult
 from evaluation.inference.wild import WildNull, WildWeights
-from evaluation.options import validate_fields
+from evaluation.options import DEFAULT_RANDOM_SEED, validate_fields
 from evaluation.panel import Panel
 
 #: Inference of the regression-based DiD estimators (``se`` option).
@@ -286,8 +286,8 @@ def few_cluster_inference(fit: TwoWayFit, table: pd.DataFrame, info: dict,
     table["ci_lower"] = [t.ci_lower for t in tests]
     table["ci_upper"] = [t.ci_upper for t in tests]
     info["se"] = describe(options.wild_null, options.wild_weights, n_draws, enumerated)
-    if options.seed is not None or not enumerated:
-        info["seed"] = options.seed if options.seed is not None else "default"
+    if not enumerated:
+        info["seed"] = DEFAULT_RANDOM_SEED if options.seed is None else options.seed
     return fit.cov
 
 

@@ -26,7 +26,7 @@ from evaluation.estimators._inference import cluster_robust_ols, cluster_sums
 from evaluation.estimators.did import StandardErrors, event_time_dummies, warn_panel_clusters
 from evaluation.estimators.results import EstimationResult, PretrendTest
 from evaluation.inference.wild import WildNull, WildWeights
-from evaluation.options import validate_fields
+from evaluation.options import DEFAULT_RANDOM_SEED, validate_fields
 from evaluation.panel import Panel
 
 #: Largest ``rows x clusters`` matrix the few-cluster options of these estimators build.
@@ -537,6 +537,8 @@ def linear_few_cluster_inference(options: TwoStageDiD | ImputationDiD, items: li
                    "ci_lower": [t.ci_lower for t in tests],
                    "ci_upper": [t.ci_upper for t in tests]}
         info["se"] = describe(options.wild_null, options.wild_weights, n_draws, enumerated)
+        if not enumerated:
+            info["seed"] = DEFAULT_RANDOM_SEED if options.seed is None else options.seed
     start = 0
     for table in tables:
         part = slice(start, start + len(table))

@@ -29,6 +29,8 @@ from evaluation.errors import InvalidOptionError, PanelError
 
 #: Largest dense per-cluster matrix (entries) or low-rank basis (entries) CR2 will build.
 MAX_CLUSTER_ENTRIES = 2**27
+#: CR2 loops over clusters; beyond this many it would take minutes (and CR0 is accurate).
+MAX_CLUSTERS = 20_000
 _EIGEN_TOL = 1e-12  # clubSandwich's matrix_power: eigenvalues <= 1e-12 count as zero
 
 
@@ -228,6 +230,11 @@ def cr2_two_way(x: np.ndarray, resid: np.ndarray, weights: np.ndarray | None,
     order = np.argsort(cluster, kind="stable")
     bounds = np.flatnonzero(np.diff(np.r_[-1, cluster[order], -2]))
     groups = [order[a:b] for a, b in itertools.pairwise(bounds)]
+    if len(groups) > MAX_CLUSTERS:
+        raise InvalidOptionError(
+            f"se='cr2' handles at most {MAX_CLUSTERS} clusters ({len(groups)} given); with "
+            "this many clusters the analytic CR0 variance is accurate: use se='analytic' "
+            "(or se='wild').")
 
     def design(rows: np.ndarray) -> np.ndarray:
         return np.column_stack([x[rows], _within_period_dummies(unit[rows], time[rows],

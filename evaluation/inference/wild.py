@@ -32,6 +32,7 @@ from typing import Literal
 import numpy as np
 from scipy import sparse
 
+from evaluation.errors import InvalidOptionError
 from evaluation.options import DEFAULT_RANDOM_SEED, check_option
 
 WildWeights = Literal["rademacher", "webb", "mammen"]
@@ -40,6 +41,8 @@ _WEBB = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt
 _MAMMEN = np.array([-(np.sqrt(5) - 1) / 2, (np.sqrt(5) + 1) / 2])
 _MAMMEN_P_LOW = (np.sqrt(5) + 1) / (2 * np.sqrt(5))
 _CHUNK = 2**22  # clusters x draws per block
+#: Largest clusters x draws multiplier matrix drawn at once (2 GB in float64).
+MAX_WEIGHT_ENTRIES = 2**28
 _TIE = 1e-10  # relative tolerance: the identity draw of WCR reproduces t up to rounding
 
 
@@ -61,6 +64,10 @@ def bootstrap_weights(kind: WildWeights, n_clusters: int, draws: int,
     :math:`(\sqrt5+1)/2`. All have mean 0 and variance 1.
     """
     check_option("wild_weights", kind, WildWeights)
+    if n_clusters * min(draws, 2**min(n_clusters, 62)) > MAX_WEIGHT_ENTRIES:
+        raise InvalidOptionError(
+            f"the wild bootstrap would hold {n_clusters} clusters x {draws} draws multipliers; "
+            "with this many clusters use se='analytic' (CR0 is accurate) or fewer draws.")
     if kind == "rademacher" and n_clusters < 63 and 2**n_clusters <= draws:
         signs = np.array(list(itertools.product([-1.0, 1.0], repeat=n_clusters)))
         return signs.T.copy(), True
