@@ -297,13 +297,14 @@ def linear_problem(estimate: float, std_error: float, estimator: np.ndarray,
     cluster
         ``(n,)`` cluster codes.
     null
-        WCR re-centres the numerator at :math:`b`, WCU at the bootstrap's own
-        :math:`\lambda'(y - \hat u)`.
+        Checked option name (the residuals passed decide restricted or not).
 
     Notes
     -----
-    The bootstrap outcome is :math:`y^* = y - u(b) + \sum_g v_g\,1_g\circ u(b)`, so
-    :math:`\hat\theta^* - b = \lambda'(y - u(b)) - b + \sum_g v_g\lambda_g'u_g(b)` and the
+    The bootstrap outcome is :math:`y^* = y - u(b) + \sum_g v_g\,1_g\circ u(b)`; the
+    numerator is centred at the bootstrap's own parameter :math:`\lambda'(y - u(b))` (which
+    is :math:`b` when the restricted fit reproduces the null exactly, as for least squares),
+    :math:`\hat\theta^* - \lambda'(y - u(b)) = \sum_g v_g\lambda_g'u_g(b)`, and the
     clustered sums are :math:`Z_c = \ell_c'(y - u(b)) + \sum_g v_g\,\ell_{c,g}'u_g(b)`:
     the ``G x G`` matrices :math:`[\ell_{c,g}'u_g]` take the place of the regression's
     low-rank terms.
@@ -312,12 +313,8 @@ def linear_problem(estimate: float, std_error: float, estimator: np.ndarray,
     u0, u1 = resid
     index = _cluster_index(cluster)
     n_clusters = index.shape[0]
-    if null == "restricted":
-        numer_const = np.array([estimator @ (y - u0), -(estimator @ u1) - 1.0])
-        numer_coef = np.stack([index @ (estimator * u0), index @ (estimator * u1)])
-    else:
-        numer_const = np.zeros(2)
-        numer_coef = np.stack([index @ (estimator * u0), np.zeros(n_clusters)])
+    numer_const = np.zeros(2)  # centred at the bootstrap's own truth lambda'(y - u(b))
+    numer_coef = np.stack([index @ (estimator * u0), index @ (estimator * u1)])
     right0 = index @ (sums * u0[:, None])  # (G_g, G_c)
     right1 = index @ (sums * u1[:, None])
     sum_const = np.stack([sums.T @ (y - u0), -(sums.T @ u1)])
