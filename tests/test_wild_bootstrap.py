@@ -169,3 +169,29 @@ def test_too_many_multipliers_is_a_clear_error():
         bootstrap_weights("webb", 100_000, 9999, np.random.default_rng(0))
     v, enumerated = bootstrap_weights("rademacher", 3, 9999, np.random.default_rng(0))
     assert enumerated and v.shape == (3, 8) and len({tuple(c) for c in v.T}) == 8
+
+
+@pytest.mark.parametrize("null", ["restricted", "unrestricted"])
+def test_linear_engine_reproduces_the_regression_bootstrap(null):
+    """Least squares written as a linear estimator gives the same bootstrap (WCR and WCU)."""
+    from evaluation.inference.wild import linear_problem
+
+    panel = _panel(n_clusters=12)
+    status = panel.status_wide()[panel.unit_codes, panel.time_codes].astype(float)[:, None]
+    data = fit_two_way(panel, status).partialled
+    x, y, cluster = data.x[:, 0], data.y, data.cluster
+    estimator = x / (x @ x)
+    indicators = np.eye(12)[cluster] * estimator[:, None]
+    sums = indicators - np.outer(x, x @ indicators) / (x @ x)  # (I - H)' (1_c lambda)
+    beta = estimator @ y
+    std_error = np.sqrt(np.sum((sums.T @ y) ** 2))
+    resid = (y, -x) if null == "restricted" else (y - x * beta, np.zeros_like(y))
+    linear = linear_problem(beta, std_error, estimator, sums, y, resid, cluster, null=null)
+    regression = ols_problems(data.x, y, cluster, null=null)[0]
+    assert regression.std_error == pytest.approx(std_error, rel=1e-12)
+    v, _ = bootstrap_weights("webb", 12, 999, np.random.default_rng(8))
+    first, second = wild_test(linear, v, False), wild_test(regression, v, False)
+    np.testing.assert_allclose(first.t_boot, second.t_boot, rtol=1e-9, atol=1e-12)
+    assert first.p_value == second.p_value
+    assert first.ci_lower == pytest.approx(second.ci_lower, abs=1e-8 * std_error)
+    assert first.ci_upper == pytest.approx(second.ci_upper, abs=1e-8 * std_error)
