@@ -8,7 +8,8 @@ Sub-commands::
         [--estimator NAME (see --help: the registry's estimators)] [--control never|notyet]
         [--method dr|ipw|reg] [--base-period varying|universal] [--anticipation K]
         [--aggregate none|simple|event|group|calendar] [--cluster COL] [--weights COL]
-        [--small-sample] [--se analytic|cr2|cr3|bootstrap] [--draws B] [--seed S] [--alpha 0.05]
+        [--small-sample] [--se analytic|cr2|cr3|bootstrap|wild|randomization]
+        [--wild-weights W] [--wild-null N] [--draws B] [--seed S] [--alpha 0.05]
         --output FILE.csv
     evaluation match --data FILE --unit COL --treatment COL --covariates COL,COL
         [--method nearest|optimal|cem|ebal|ipw]
@@ -83,7 +84,8 @@ def _estimate(args: argparse.Namespace) -> int:
         estimator=args.estimator, aggregate=args.aggregate, cluster=args.cluster,
         weights=args.weights, alpha=args.alpha, control=args.control, method=args.method,
         base_period=args.base_period, anticipation=args.anticipation, se=args.se,
-        draws=args.draws, seed=args.seed, small_sample=args.small_sample or None)
+        draws=args.draws, seed=args.seed, small_sample=args.small_sample or None,
+        wild_weights=args.wild_weights, wild_null=args.wild_null)
     _write_csv(table, args.output)
     print(f"wrote {len(table)} estimates to {args.output}")
     return 0
@@ -150,6 +152,10 @@ def _import_statfin(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Values of ``estimate --se`` (which estimators take each is in its help).
+SE_CHOICES = ("analytic", "cr2", "cr3", "bootstrap", "wild", "randomization")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``evaluation`` command."""
     from evaluation.estimators.registry import AGGREGATIONS, REGISTRY
@@ -207,14 +213,25 @@ def build_parser() -> argparse.ArgumentParser:
                           "are not counted), as pyfixest's ssc(k_adj=True, k_fixef='none', "
                           "G_adj=True); default off: no correction, pyfixest's "
                           "ssc(k_adj=False, G_adj=False)")
-    est.add_argument("--se", default=None, choices=("analytic", "cr2", "cr3", "bootstrap"),
-                     help="cs: analytic (clustered influence functions), cr2 (the same, "
-                          "bias-reduced for few or unequal clusters), cr3 (the cluster "
-                          "jackknife, with t(G-1) intervals) or multiplier-bootstrap "
-                          "standard errors")
-    est.add_argument("--draws", type=int, default=None, help="cs: bootstrap draws (999)")
+    est.add_argument("--se", default=None, choices=SE_CHOICES,
+                     help="inference: analytic (clustered, normal); cr2 (bias-reduced; "
+                          "Bell-McCaffrey df for twfe, bjs, did2s; t(G-1) for cs); cr3 (cs: "
+                          "the leave-one-cluster-out jackknife, t(G-1)); bootstrap (cs: "
+                          "multiplier bootstrap); wild (twfe, bjs, did2s: wild cluster "
+                          "bootstrap p-values and intervals); randomization (any estimator: "
+                          "treatment re-assigned across the --cluster units, --aggregate "
+                          "simple or event)")
+    est.add_argument("--wild-weights", default=None, choices=("rademacher", "webb", "mammen"),
+                     help="multipliers of the wild (and, for cs, the multiplier) bootstrap; "
+                          "webb with few clusters")
+    est.add_argument("--wild-null", default=None, choices=("restricted", "unrestricted"),
+                     help="wild bootstrap with the null imposed (restricted, default) or not")
+    est.add_argument("--draws", type=int, default=None,
+                     help="bootstrap draws (cs 999, wild 9999) or permutations (randomization "
+                          "999)")
     est.add_argument("--seed", type=int, default=None,
-                     help=f"cs: bootstrap seed (default {DEFAULT_RANDOM_SEED})")
+                     help=f"seed of the bootstrap or permutations (default "
+                          f"{DEFAULT_RANDOM_SEED})")
     est.add_argument("--alpha", type=float, default=0.05)
     est.add_argument("--output", required=True, help="CSV file for the estimates")
     est.set_defaults(func=_estimate)

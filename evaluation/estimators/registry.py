@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from evaluation.errors import InvalidOptionError
@@ -154,7 +155,10 @@ def get_estimator(name: str) -> EstimatorEntry:
 
 _CS_OPTIONS = {"control": "control_group", "method": "method", "base_period": "base_period",
                "anticipation": "anticipation", "se": "se", "draws": "draws", "seed": "seed",
-               "covariates": None, "weights": None}
+               "wild_weights": "bootstrap_weights", "covariates": None, "weights": None}
+#: Few-cluster inference options of the regression-based estimators (TWFE, BJS, two-stage).
+_REGRESSION_INFERENCE = {"se": "se", "draws": "draws", "seed": "seed",
+                         "wild_weights": "wild_weights", "wild_null": "wild_null"}
 _STATUS = {"none": {"dynamic": False}, "simple": {"dynamic": False}, "event": {"dynamic": True}}
 
 register(EstimatorEntry(
@@ -168,16 +172,18 @@ register(EstimatorEntry(
     description="interaction-weighted event study (fixest sunab)"))
 register(EstimatorEntry(
     "bjs", "evaluation.estimators.imputation:ImputationDiD", "Imputation (BJS)",
-    ("none", "simple", "event"), {"weights": None}, overall_only=("simple",), comparison={},
+    ("none", "simple", "event"), {"weights": None, **_REGRESSION_INFERENCE},
+    overall_only=("simple",), comparison={},
     description="Borusyak-Jaravel-Spiess imputation: event-time and overall effects"))
 register(EstimatorEntry(
     "did2s", "evaluation.estimators.imputation:TwoStageDiD", "Two-stage (Gardner)",
-    ("none", "simple", "event"), {"weights": None}, by_aggregation=_STATUS,
-    comparison={"dynamic": True},
+    ("none", "simple", "event"), {"weights": None, **_REGRESSION_INFERENCE},
+    by_aggregation=_STATUS, comparison={"dynamic": True},
     description="Gardner's two-stage DiD: static (none, simple) or dynamic (event)"))
 register(EstimatorEntry(
     "twfe", "evaluation.estimators.did:TwoWayFixedEffects", "Dynamic TWFE",
-    ("none", "simple", "event"), {"small_sample": "small_sample", "weights": None},
+    ("none", "simple", "event"),
+    {"small_sample": "small_sample", "weights": None, **_REGRESSION_INFERENCE},
     by_aggregation=_STATUS, comparison={"dynamic": True},
     description="two-way fixed effects: static (none, simple) or event study (event)"))
 
@@ -228,11 +234,60 @@ def estimate_table(
         Columns :data:`~evaluation.estimators.results.ESTIMATE_COLUMNS`.
     """
     entry = get_estimator(estimator)
+    randomization = options.get("se") == "randomization"
+    if randomization:
+        options = {**options, "se": None}
+        _check_randomization(estimator, aggregate, cluster)
     entry.check(aggregate, {**options, "covariates": list(covariates), "weights": weights})
     panel = Panel(data, unit=unit, time=time, outcome=outcome, cohort=cohort,
                   never_treated=never_treated, covariates=list(covariates), cluster=cluster,
                   weights=weights)
-    return entry.estimate(panel, aggregate, alpha, **options).to_frame()[ESTIMATE_COLUMNS]
+    table = entry.estimate(panel, aggregate, alpha, **options).to_frame()[ESTIMATE_COLUMNS]
+    if randomization:
+        table = _with_randomization(table, panel, estimator, aggregate, alpha, options)
+    return table
+
+
+def _check_randomization(estimator: str, aggregate: str, cluster: str | None) -> None:
+    """Refuse randomization inference where it is not defined, naming the fix."""
+    if cluster is None:
+        raise InvalidOptionError(
+            "se='randomization' re-assigns treatment across the units of assignment named by "
+            "--cluster (e.g. the trial area); pass cluster=<column>.")
+    if aggregate not in ("simple", "event"):
+        raise InvalidOptionError(
+            f"se='randomization' tests the overall or event-time effects; use aggregate="
+            f"'simple' or 'event' (not {aggregate!r}) with {estimator}.")
+
+
+def _with_randomization(table: pd.DataFrame, panel: Panel, estimator: str, aggregate: str,
+                        alpha: float, options: Mapping[str, Any]) -> pd.DataFrame:
+    """Replace the p-values and intervals of ``table`` by randomization inference.
+
+    Assignments are permuted across the panel's clusters
+    (:func:`~evaluation.inference.randomization.randomization_inference`, ``draws``
+    permutations, seeded); the estimates and standard errors stay the estimator's own.
+    """
+    from evaluation.inference.randomization import randomization_inference
+
+    chosen = {k: v for k, v in options.items() if v is not None}
+    permutations, seed = chosen.pop("draws", 999), chosen.pop("seed", None)
+    chosen.pop("se", None)
+    result = randomization_inference(panel, estimator, aggregate=aggregate,
+                                     permutations=permutations, seed=seed, alpha=alpha,
+                                     progress=False, **chosen)
+    inference = result.to_frame().set_index("term")
+    # the summary row is "ATT" (static TWFE, two-stage) or "overall"; event rows by event time
+    terms = table["term"].where(table["term"].isin(inference.index), "overall")
+    matched = inference.reindex(terms)
+    if not np.allclose(matched["estimate"], table["estimate"], rtol=1e-9, atol=1e-12,
+                       equal_nan=True):
+        raise RuntimeError("randomization inference re-estimated different effects than the "
+                           "estimator's table; please report this.")
+    out = table.copy()
+    for column in ("p_value", "ci_lower", "ci_upper"):
+        out[column] = matched[column].to_numpy(dtype=float)
+    return out
 
 
 def comparable() -> tuple[str, ...]:
