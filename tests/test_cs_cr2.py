@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from evaluation.errors import InvalidOptionError
+from evaluation.errors import FewClustersWarning, InvalidOptionError
 from evaluation.estimators._inference import leverage_factors, multiplier_draws
 from evaluation.estimators.callaway_santanna import CallawaySantAnna, CellEstimationWarning
 from evaluation.panel import Panel
@@ -231,3 +231,14 @@ def test_cr3_needs_clusters_and_warns_when_a_cluster_holds_a_whole_cohort():
                       match="jackknife of cohort 4 cannot leave out 1 cluster"):
         fit = CallawaySantAnna(se="cr3").fit(panel)
     assert np.isfinite(fit.table["std_error"]).any()
+
+
+def test_few_treated_clusters_are_flagged_with_cs_advice():
+    data = staggered_clustered_panel(14)
+    data["cluster"] = np.where(data["cohort"] > 0, data["cohort"], 10 + data["cluster"])
+    panel = Panel(data, unit="unit", time="t", outcome="y", cohort="cohort", never_treated=0,
+                  cluster="cluster")
+    with pytest.warns(FewClustersWarning, match="only 2 of 14 clusters contain treated"):
+        fit = CallawaySantAnna(se="cr3").fit(panel)
+    simple = fit.aggregate("simple")
+    assert any("randomization" in w and "se='cr3'" in w for w in simple.warnings)

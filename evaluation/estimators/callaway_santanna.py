@@ -36,6 +36,7 @@ from evaluation.estimators._inference import (
 )
 from evaluation.estimators._jackknife import ClusterJackknife
 from evaluation.estimators.results import EstimationResult, PretrendTest
+from evaluation.inference.clusters import warn_panel_clusters
 from evaluation.options import DEFAULT_RANDOM_SEED, check_option, validate_fields
 from evaluation.panel import Panel
 
@@ -142,7 +143,9 @@ class CallawaySantAnna:
                 att[j] = 0.0
                 continue
             att[j] = data.estimate_cell(cell, self, cache, influence[j])
-        return GroupTimeResult.build(self, data, cells, att, influence.T)
+        result = GroupTimeResult.build(self, data, cells, att, influence.T)
+        result.warnings.extend(warn_panel_clusters(panel, "cs"))
+        return result
 
 
 @dataclass(frozen=True)
@@ -530,7 +533,7 @@ class GroupTimeResult(EstimationResult):
             estimator=self.estimator, aggregation=kind, table=table, alpha=self.alpha,
             critical_value=critical, vcov=vcov[:-1, :-1], overall=overall,
             info={**self.info, "aggregation": kind}, influence=influence,
-            cluster=self.cluster, units=self.units)
+            cluster=self.cluster, units=self.units, warnings=list(self.warnings))
 
     def _label(self, positions: pd.DataFrame) -> pd.DataFrame:
         """Turn grid positions of an aggregation's rows into period labels and terms."""

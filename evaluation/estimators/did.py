@@ -17,6 +17,7 @@ import pandas as pd
 
 from evaluation.errors import InvalidOptionError, PanelError
 from evaluation.estimators.results import EstimationResult
+from evaluation.inference.clusters import warn_panel_clusters
 from evaluation.inference.wild import WildNull, WildWeights
 from evaluation.options import DEFAULT_RANDOM_SEED, validate_fields
 from evaluation.panel import Panel
@@ -291,13 +292,3 @@ def few_cluster_inference(fit: TwoWayFit, table: pd.DataFrame, info: dict,
     return fit.cov
 
 
-def warn_panel_clusters(panel: Panel, se: str) -> list[str]:
-    """Run the few-treated-clusters check on ``panel``'s units (see :mod:`..inference`)."""
-    from evaluation.inference.clusters import warn_few_clusters
-
-    treated = panel.status_wide().any(axis=1)
-    cluster = (np.arange(panel.n_units) if panel.unit_cluster is None
-               else np.asarray(panel.unit_cluster))
-    labels = None if panel.unit_cluster is None else np.asarray(panel.clusters)
-    return warn_few_clusters(cluster, treated, panel.unit_weights, se=se, labels=labels,
-                             stacklevel=4)

@@ -23,8 +23,9 @@ import pandas as pd
 from evaluation.errors import DroppedObservationsWarning, InvalidOptionError, PanelError
 from evaluation.estimators._fixed_effects import TwoWayDesign
 from evaluation.estimators._inference import cluster_robust_ols, cluster_sums
-from evaluation.estimators.did import StandardErrors, event_time_dummies, warn_panel_clusters
+from evaluation.estimators.did import StandardErrors, event_time_dummies
 from evaluation.estimators.results import EstimationResult, PretrendTest
+from evaluation.inference.clusters import warn_panel_clusters
 from evaluation.inference.wild import WildNull, WildWeights
 from evaluation.options import DEFAULT_RANDOM_SEED, validate_fields
 from evaluation.panel import Panel

@@ -310,6 +310,8 @@ def run_event_study(name: str, panel: Panel, alpha: float = 0.05) -> EstimationR
         fitted = entry.load()(alpha=alpha, **entry.comparison).fit(panel)
         result = entry.aggregated(fitted, "event")
     for item in caught:
-        result.warnings.append(f"{item.category.__name__}: {item.message}")
+        line = f"{item.category.__name__}: {item.message}"
+        if line not in result.warnings:  # some estimators record their warnings themselves
+            result.warnings.append(line)
         warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
     return result

@@ -10,15 +10,29 @@ returns them for ``EstimationResult.warnings``.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from evaluation.errors import FewClustersWarning
 
+if TYPE_CHECKING:
+    from evaluation.panel import Panel
+
 #: Fewer treated clusters than this trigger the warning.
 MIN_TREATED_CLUSTERS = 6
 #: A cluster holding more than this share of the treated units' weight triggers it too.
 MAX_TREATED_SHARE = 0.5
+#: What each inference option should switch to when the check fires.
+ADVICE = {
+    "analytic": "use se='wild' (wild cluster bootstrap) or randomization inference",
+    "cr2": "use se='wild' (wild cluster bootstrap) or randomization inference",
+    "wild": "even the wild cluster bootstrap can mislead then; consider randomization "
+            "inference",
+    "cs": "Callaway-Sant'Anna has no wild bootstrap: use randomization inference "
+          "(se='randomization' on the command line) or at least se='cr3' (the cluster "
+          "jackknife with t(G-1) intervals)",
+}
 
 
 def few_cluster_messages(cluster: np.ndarray, treated: np.ndarray,
@@ -58,10 +72,7 @@ def few_cluster_messages(cluster: np.ndarray, treated: np.ndarray,
                         minlength=int(cluster.max()) + 1 if cluster.size else 0)
     if total.sum() <= 0:
         return []
-    advice = ("use se='wild' (wild cluster bootstrap) or randomization inference"
-              if se != "wild" else
-              "even the wild cluster bootstrap can mislead then; consider randomization "
-              "inference")
+    advice = ADVICE.get(se, ADVICE["analytic"])
     out = []
     n_treated, n_clusters = int((total > 0).sum()), int(np.unique(cluster).size)
     if n_treated < MIN_TREATED_CLUSTERS:
@@ -89,3 +100,13 @@ def warn_few_clusters(cluster: np.ndarray, treated: np.ndarray,
     for message in messages:
         warnings.warn(message, FewClustersWarning, stacklevel=stacklevel)
     return [f"{FewClustersWarning.__name__}: {m}" for m in messages]
+
+
+def warn_panel_clusters(panel: Panel, se: str, *, stacklevel: int = 4) -> list[str]:
+    """Run :func:`warn_few_clusters` on ``panel``'s units (treated: ever treated)."""
+    treated = panel.status_wide().any(axis=1)
+    cluster = (np.arange(panel.n_units) if panel.unit_cluster is None
+               else np.asarray(panel.unit_cluster))
+    labels = None if panel.unit_cluster is None else np.asarray(panel.clusters)
+    return warn_few_clusters(cluster, treated, panel.unit_weights, se=se, labels=labels,
+                             stacklevel=stacklevel)
