@@ -85,7 +85,11 @@ def _grid(name, m):
 def test_relative_magnitudes_match_honestdid(name, key):
     b, s, npre, npost = _case(name)
     flag = "ARP" if key == "rm_conditional" else "LF"
-    for m, ref in VALUES[HD][name][key].items():
+    refs = {m: r for m, r in VALUES[HD][name].get(key, {}).items()
+            if not isinstance(r, str)}
+    if not refs:  # not generated, or honestdid 0.1.1 failed (its error is in the JSON)
+        pytest.skip(f"no honestdid value for {name} {key}")
+    for m, ref in refs.items():
         lb, ub = _grid(name, float(m))
         grid, acc = conditional_cs_rm(b, s, npre, npost, np.eye(npost)[0], float(m),
                                       hybrid_flag=flag, grid_points=VALUES["grid"]["points"],
@@ -99,7 +103,11 @@ def test_relative_magnitudes_match_honestdid(name, key):
 @pytest.mark.parametrize("name", ["cs", "ehec"])
 def test_smoothness_conditional_matches_honestdid(name):
     b, s, npre, npost = _case(name)
-    for m, ref in VALUES[HD][name]["sd_conditional"].items():
+    refs = {m: r for m, r in VALUES[HD][name].get("sd_conditional", {}).items()
+            if not isinstance(r, str)}
+    if not refs:
+        pytest.skip(f"no honestdid value for {name}")
+    for m, ref in refs.items():
         lb, ub = _grid(name, float(m))
         grid, acc = conditional_cs_sd(b, s, npre, npost, np.eye(npost)[0], float(m),
                                       hybrid_flag="ARP", grid_points=VALUES["grid"]["points"],
