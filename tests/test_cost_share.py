@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from scipy.special import ndtri
 
 from evaluation.errors import InvalidOptionError
@@ -136,6 +137,26 @@ def test_existing_numbers_are_unchanged_by_keeping_the_influence(clustered):
 
 
 # ---------------------------------------------------------------------- the ratio
+def test_share_of_jackknifed_fits_uses_their_t_distribution(clustered):
+    data = clustered[0]
+    panels = [Panel(data, unit="unit", time="time", outcome=o, cohort="cohort",
+                    never_treated=0, cluster="cluster") for o in ("y", "b")]
+    fits = [CallawaySantAnna(se="cr3").fit(p).aggregate("simple") for p in panels]
+    share = share_of_total(*fits)
+    assert share.df == 24  # 25 clusters
+    frame = share.to_frame()
+    row = frame[(frame["term"] == "overall") & (frame["quantity"] == "part")].iloc[0]
+    t = stats.t.ppf(0.975, 24)
+    assert row["ci_upper"] - row["estimate"] == pytest.approx(t * row["std_error"], rel=1e-12)
+    assert row["p_value"] == pytest.approx(
+        2 * stats.t.sf(abs(row["estimate"] / row["std_error"]), 24), rel=1e-10)
+    assert row["interval"] == "t(24)"
+    by_fit = fits[0].to_frame().iloc[-1]  # the fit's own table: the same interval
+    assert row["ci_lower"] == pytest.approx(by_fit["ci_lower"], rel=1e-12)
+    with pytest.raises(InvalidOptionError, match="different reference distributions"):
+        share_of_total(fits[0], CallawaySantAnna().fit(panels[1]).aggregate("simple"))
+
+
 def test_delta_method_standard_error_matches_a_numerical_derivative():
     a, b = 1.7, -0.4
     vcov = np.array([[0.09, -0.05], [-0.05, 0.16]])

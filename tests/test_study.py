@@ -58,7 +58,7 @@ SPECS = {
     "bootstrap seeded": lambda s: s.jobseeker_spec("employed").with_options(
         se="bootstrap", draws=199, seed=3, alpha=0.1),
     "bjs event": lambda s: s.jobseeker_spec("plan", estimator="bjs", aggregate="event"),
-    "twfe": lambda s: s.municipal_spec("lms_cost_state").with_options(estimator="twfe"),
+    "twfe": lambda s: s.municipal_spec("lms_cost_state", estimator="twfe"),
     "group time": lambda s: s.jobseeker_spec("in_services").with_options(aggregate="none"),
 }
 
@@ -102,7 +102,7 @@ def test_command_default_output_and_flags(study, data_dir):
         "--data": str(data_dir / MUNICIPAL_FILE), "--unit": "municipality", "--time": "t",
         "--cohort": "cohort_w3", "--outcome": "unemployment_rate", "--never-treated": "0",
         "--cluster": "ely", "--where": f"t >= {first} and t <= {last}", "--estimator": "cs",
-        "--aggregate": "simple", "--output": "estimate.csv"}
+        "--aggregate": "simple", "--se": "cr3", "--output": "estimate.csv"}
     with_list = spec.with_options(covariates=("a", "b"), base_period="universal")
     argv = shlex.split(with_list.command(data_dir))
     assert argv[argv.index("--covariates") + 1] == "a,b"
@@ -115,7 +115,7 @@ def test_with_options_does_not_mutate(study):
     changed = base.with_options(estimator="bjs", covariates=["under30"])
     relabelled = base.with_options(label="other", aggregate="event")
     assert dataclasses.asdict(base) == before
-    assert base.options == {"estimator": "cs", "aggregate": "simple"}
+    assert base.options == {"estimator": "cs", "aggregate": "simple", "se": "cr3"}
     assert changed.options == {"estimator": "bjs", "aggregate": "simple",
                                "covariates": ["under30"]}
     assert changed.label == base.label == "jobseekers: employed"

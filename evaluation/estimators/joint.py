@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtr, ndtri, stdtr, stdtrit
 
 from evaluation.errors import InvalidOptionError
 from evaluation.estimators._inference import influence_covariance
@@ -158,8 +158,22 @@ class FiellerSet:
         return "unbounded: the whole real line"
 
 
+def critical_value(alpha: float, df: float | None = None) -> float:
+    """Two-sided critical value: normal, or :math:`t_{df}` when ``df`` is given."""
+    if df is None or not np.isfinite(df):
+        return float(ndtri(1 - alpha / 2))
+    return float(stdtrit(df, 1 - alpha / 2))
+
+
+def two_sided_p(t: float, df: float | None = None) -> float:
+    """Two-sided p-value of ``t``: normal, or :math:`t_{df}` when ``df`` is given."""
+    if df is None or not np.isfinite(df):
+        return float(2 * ndtr(-abs(t)))
+    return float(2 * stdtr(df, -abs(t)))
+
+
 def fieller_set(a: float, d: float, v_aa: float, v_ad: float, v_dd: float,
-                alpha: float = 0.05) -> FiellerSet:
+                alpha: float = 0.05, df: float | None = None) -> FiellerSet:
     r"""Fieller confidence set of the ratio :math:`\theta = a / d`.
 
     Parameters
@@ -194,7 +208,7 @@ def fieller_set(a: float, d: float, v_aa: float, v_ad: float, v_dd: float,
     Unlike the delta method its coverage does not depend on the denominator being far
     from zero (Fieller 1954).
     """
-    z2 = float(ndtri(1 - alpha / 2)) ** 2
+    z2 = critical_value(alpha, df) ** 2
     qa, qb, qc = d * d - z2 * v_dd, -2 * (a * d - z2 * v_ad), a * a - z2 * v_aa
     disc = qb * qb - 4 * qa * qc
     if not np.isfinite([qa, qb, qc]).all():
@@ -258,6 +272,9 @@ class ShareOfTotal(ResultMixin):
         Multiplier of the share in ``to_frame()`` and ``plot()`` (100 for percent).
     fieller
         Fieller confidence set of the share (unscaled) of each term.
+    df
+        Degrees of freedom of a t reference distribution (None: normal), e.g. the
+        :math:`G - 1` of the cluster jackknife; intervals, p-values and Fieller sets use it.
     """
 
     terms: list[str]
@@ -268,11 +285,12 @@ class ShareOfTotal(ResultMixin):
     alpha: float = 0.05
     scale: float = 1.0
     fieller: list[FiellerSet] = field(default_factory=list)
+    df: float | None = None
 
     def __post_init__(self) -> None:
         if not self.fieller:
             self.fieller = [fieller_set(a, a + b, v[0, 0], v[0, 0] + v[0, 1],
-                                        v.sum(), self.alpha)
+                                        v.sum(), self.alpha, self.df)
                             for (a, b), v in zip(self.estimates, self.vcov, strict=True)]
 
     @property
@@ -289,13 +307,14 @@ class ShareOfTotal(ResultMixin):
     def to_frame(self) -> pd.DataFrame:
         """Tidy table: one row per term and quantity (part, other, total, share).
 
-        Columns are :data:`SHARE_COLUMNS`. Effects have normal-theory intervals; the share
+        Columns are :data:`SHARE_COLUMNS`. Effects have normal (or :math:`t_{df}`) intervals;
+        the share
         (times ``scale``) has its delta-method standard error, its Fieller set in
         ``ci_lower, ci_upper`` (``-inf, inf`` when unbounded; ``interval`` describes the
         set exactly) and the p-value of share = 0 (the Fieller test, the same as the test
         of ``part`` = 0).
         """
-        z = float(ndtri(1 - self.alpha / 2))
+        z = critical_value(self.alpha, self.df)
         rows = []
         for j, term in enumerate(self.terms):
             a, b = self.estimates[j]
@@ -305,8 +324,9 @@ class ShareOfTotal(ResultMixin):
                 rows.append({"term": term, "event_time": self.event_time[j], "quantity": name,
                              "estimate": value, "std_error": se, "ci_lower": value - z * se,
                              "ci_upper": value + z * se,
-                             "p_value": 2 * ndtr(-abs(value / se)) if se > 0 else np.nan,
-                             "interval": "normal"})
+                             "p_value": two_sided_p(value / se, self.df) if se > 0
+                             else np.nan,
+                             "interval": "normal" if self.df is None else f"t({self.df:g})"})
             fieller = self.fieller[j]
             low, high = fieller.limits
             rows.append({"term": term, "event_time": self.event_time[j],
@@ -431,6 +451,8 @@ def share_of_total(part: EstimationResult, other: EstimationResult, *,
         ``"share of <part>"``).
     scale
         Multiplier of the share in tables and plots (100 for percent).
+        Intervals use the results' ``info["df"]`` (a t reference distribution, e.g. of the
+        cluster jackknife) when they have one.
     alpha
         One minus the confidence level (default: ``part.alpha``).
 
@@ -487,4 +509,14 @@ def share_of_total(part: EstimationResult, other: EstimationResult, *,
         estimates=np.column_stack([part_frame["estimate"], other_frame["estimate"]]),
         vcov=pairs, names=(first, second, total_name or f"{first} + {second}",
                            share_name or f"share of {first}"),
-        alpha=part.alpha if alpha is None else alpha, scale=scale)
+        alpha=part.alpha if alpha is None else alpha, scale=scale, df=_common_df(part, other))
+
+
+def _common_df(part: EstimationResult, other: EstimationResult) -> float | None:
+    """Degrees of freedom both results use (None: normal), refusing a mix."""
+    df, other_df = part.info.get("df"), other.info.get("df")
+    if df != other_df:
+        raise InvalidOptionError(
+            f"the two results use different reference distributions (df {df} and "
+            f"{other_df}); fit both outcomes with the same se= and clusters.")
+    return None if df is None else float(df)

@@ -6,7 +6,8 @@ individual-level data leave these functions only through
 :func:`evaluation.report.disclosure.disclose`.
 
 ``data`` (chapter 1), ``comparison_groups`` (2), ``effects`` (3), ``heterogeneity`` (4),
-``services_costs`` (5), ``robustness`` (6), ``validation`` (7) and ``conclusions`` (8);
+``sensitivity`` (3, parallel-trends violations), ``services_costs`` (5), ``robustness`` (6),
+``validation`` (7) and ``conclusions`` (8);
 ``common`` holds what they share. The functions are also importable from this package directly.
 """
 
@@ -57,6 +58,11 @@ from evaluation.report.chapters.robustness import (
     robustness_specs,
     robustness_table,
 )
+from evaluation.report.chapters.sensitivity import (
+    SENSITIVITY_COLUMNS,
+    sensitivity_analysis,
+    sensitivity_summary,
+)
 from evaluation.report.chapters.services_costs import (
     COST_QUANTITIES,
     CostShift,
@@ -81,6 +87,7 @@ __all__ = [
     "OVERALL_ESTIMATORS",
     "PERSON_COVARIATES",
     "SCENARIO_NOTES",
+    "SENSITIVITY_COLUMNS",
     "SUBGROUPS",
     "CostShift",
     "area_effects",
@@ -108,6 +115,8 @@ __all__ = [
     "pretrend_tests",
     "robustness_specs",
     "robustness_table",
+    "sensitivity_analysis",
+    "sensitivity_summary",
     "service_effects",
     "state_distribution",
     "stress_table",

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from evaluation.estimators.callaway_santanna import CallawaySantAnna
 from evaluation.estimators.compare import EstimatorComparison, compare_estimators
 from evaluation.estimators.imputation import ImputationDiD
 from evaluation.estimators.results import minimum_detectable_effect
@@ -105,7 +104,7 @@ def pretrend_tests(study: Study, outcomes: Sequence[str] | None = None) -> pd.Da
         panel = study.panel(level, outcome)
         unadjusted = (study.jobseeker_panel(outcome, adjusted=False)
                       if level == "jobseekers" else panel)
-        cs = CallawaySantAnna().fit(panel).pretest
+        cs = study.headline_estimator().fit(panel).pretest
         bjs = ImputationDiD(pretrend_leads=12).fit(unadjusted).pretest
         rows.append({"level": level, "outcome": outcome, "cs_wald_test": cs.as_text(),
                      "cs_p_value": cs.p_value, "bjs_leads_test": bjs.as_text(),

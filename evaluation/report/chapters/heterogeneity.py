@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evaluation.estimators.callaway_santanna import CallawaySantAnna
+from evaluation.inference.clusters import MIN_TREATED_CLUSTERS
 from evaluation.report.chapters.common import EFFECT_COLUMNS, overall_row
 from evaluation.report.chapters.data import target_group_counts
 from evaluation.report.disclosure import SUPPRESSED, disclose
@@ -31,9 +31,9 @@ def person_groups(study: Study) -> pd.DataFrame:
 
 
 def _subset_effect(study: Study, outcome: str, persons: pd.Index, label: str,
-                   truth_population: str | None) -> dict:
+                   truth_population: str | None, **options: str) -> dict:
     rows = study.jobseekers["person"].isin(persons)
-    result = CallawaySantAnna().fit(study.jobseeker_panel(outcome, rows))
+    result = study.headline_estimator(**options).fit(study.jobseeker_panel(outcome, rows))
     overall = overall_row(result.aggregate("simple").to_frame())
     sample = study.jobseekers.loc[rows].drop_duplicates("person")
     truth = (study.true_overall("jobseekers", outcome, truth_population)
@@ -98,7 +98,10 @@ def area_effects(study: Study, outcome: str) -> pd.DataFrame:
     The person counts are those of :func:`target_group_counts` (all areas, the comparison
     persons and the total disclosed as one table, as published in chapter 1), so no hidden
     area count can be recovered from the total; areas with fewer persons than the threshold
-    get no estimate.
+    get no estimate. An area whose trial persons live in fewer than
+    :data:`~evaluation.inference.clusters.MIN_TREATED_CLUSTERS` municipalities (clusters)
+    gets its estimate only, without standard error, p-value or interval (``inference`` says
+    why): a clustered standard error resting on one or a few clusters over-states precision.
     """
     groups = person_groups(study)
     sample = study.jobseekers.drop_duplicates("person").set_index("person")
@@ -116,11 +119,22 @@ def area_effects(study: Study, outcome: str) -> pd.DataFrame:
             rows.append({"group": label, **{c: np.nan for c in EFFECT_COLUMNS},
                          "true_att": np.nan})
             continue
-        rows.append(_subset_effect(study, outcome, members.index.append(controls), label,
-                                   str(area)))
+        clusters = sample.loc[members.index, "municipality"].nunique()
+        few = clusters < MIN_TREATED_CLUSTERS
+        row = _subset_effect(study, outcome, members.index.append(controls), label,
+                             str(area), **({"se": "analytic"} if few else {}))
+        if few and np.isfinite(row["estimate"]):  # too few clusters for any inference
+            row.update(std_error=np.nan, p_value=np.nan, ci_lower=np.nan, ci_upper=np.nan)
+            row["inference"] = (f"estimate only: {clusters} trial "
+                                f"municipalit{'y' if clusters == 1 else 'ies'} (clusters); "
+                                f"clustered inference needs {MIN_TREATED_CLUSTERS} or more")
+        rows.append(row)
     table = pd.DataFrame(rows).assign(outcome=outcome)
     counts = pd.DataFrame(published, index=["n_treated", "n_comparison"]).T
-    return publish_counts(table, counts, pd.Series(small))
+    out = publish_counts(table, counts, pd.Series(small))
+    out["inference"] = table.get("inference", pd.Series(index=table.index, dtype=object)
+                                 ).fillna("").to_numpy()
+    return out
 
 
 def wave_effects(study: Study, outcome: str = MUNICIPAL_OUTCOME) -> pd.DataFrame:

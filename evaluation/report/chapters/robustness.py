@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evaluation.estimators.callaway_santanna import CallawaySantAnna
 from evaluation.matching import MatchResult
 from evaluation.panel import Panel
 from evaluation.report.chapters.common import EFFECT_COLUMNS, overall_row
@@ -120,7 +119,7 @@ def matched_panel(study: Study, outcome: str, matched: MatchResult) -> Panel:
 
 def matched_effect(study: Study, outcome: str, matched: MatchResult) -> dict:
     """Overall CS effect on the matched comparison (:func:`matched_panel`)."""
-    fit = CallawaySantAnna().fit(matched_panel(study, outcome, matched))
+    fit = study.headline_estimator().fit(matched_panel(study, outcome, matched))
     row = overall_row(fit.aggregate("simple").to_frame())
     return {c: float(row[c]) for c in EFFECT_COLUMNS}
 
@@ -148,5 +147,5 @@ def placebo_effect(study: Study, outcome: str, months: int = 12) -> dict:
     panel = Panel(data, unit="person", time="t", outcome=outcome, cohort="cohort",
                   never_treated=0, cluster="municipality",
                   covariates=identified_covariates(data, COHORT_COVARIATES))
-    row = overall_row(CallawaySantAnna().fit(panel).aggregate("simple").to_frame())
+    row = overall_row(study.headline_estimator().fit(panel).aggregate("simple").to_frame())
     return {c: float(row[c]) for c in EFFECT_COLUMNS}

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from evaluation.estimators.callaway_santanna import CallawaySantAnna
 from evaluation.estimators.joint import ShareOfTotal, share_of_total
 from evaluation.protocol import ResultMixin, Summary, new_axes
 from evaluation.report.chapters.common import EFFECT_COLUMNS, overall_row
@@ -51,7 +50,7 @@ def service_effects(study: Study, outcomes: Sequence[str] = SERVICE_OUTCOMES,
     rows = []
     for outcome in outcomes:
         spec = study.jobseeker_spec(outcome)
-        fit = CallawaySantAnna().fit(study.jobseeker_panel(outcome))
+        fit = study.headline_estimator().fit(study.jobseeker_panel(outcome))
         periods = {"all trial months": (np.inf, spec.command(study.data_dir)),
                    f"first {first_months} months": (first_months - 1, "")}
         for period, (max_e, command) in periods.items():
@@ -224,7 +223,7 @@ def cost_shift(study: Study, first_months: int = 12, path_max_e: float = 36) -> 
     is the ratio of the true mean effects.
     """
     panels = _cost_panels(study)
-    fits = {o: CallawaySantAnna().fit(panel) for o, panel in panels.items()}
+    fits = {o: study.headline_estimator().fit(panel) for o, panel in panels.items()}
     names = {"names": COST_PARTS, "total_name": COST_QUANTITIES[2],
              "share_name": COST_QUANTITIES[3], "scale": 100.0}
     parts = []

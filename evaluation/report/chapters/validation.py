@@ -97,10 +97,10 @@ SCENARIO_NOTES = {
     "observed, so the later trial months rest on those who stay, a group selected on its "
     "outcomes in both arms",
     "area_shock": "the persons and municipalities of one trial area share common "
-    "labour-market shocks, which standard errors clustered by municipality (persons) or by "
-    "the 15 ELY centres (municipalities) understate; with about 25 trial areas the remedy is "
-    "few-cluster inference by area (wild cluster bootstrap, CR2, randomization inference), "
-    "not yet part of this report",
+    "labour-market shocks; the municipal estimate's spread grows and even the cluster "
+    "jackknife over the 15 ELY centres understates it; with about 25 trial areas the remedy "
+    "is randomization inference over the assignment of areas (`evaluation estimate --se "
+    "randomization --cluster <area>`), not yet the report's municipal headline",
 }
 #: Columns of :func:`stress_table`.
 STRESS_COLUMNS = ["scenario", "replications", "level", "outcome", "design", "truth", "bias",
