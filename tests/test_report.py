@@ -558,8 +558,9 @@ def test_individual_tables_publish_no_small_counts(builds, data_dir):
         # identified in that small group (the warning says so next to the table)
         empty = (table.loc[~hidden, EFFECTS] == "")
         # ... or its estimate only, where too few clusters support any inference
-        estimate_only = (table.loc[~hidden].get("inference", pd.Series(dtype=str))
-                         .fillna("").str.startswith("estimate only"))
+        notes = (table.loc[~hidden, "inference"] if "inference" in table
+                 else pd.Series("", index=empty.index))
+        estimate_only = notes.fillna("").astype(str).str.startswith("estimate only")
         inference_blank = empty.drop(columns="estimate").all(axis=1)
         assert (estimate_only <= (inference_blank & ~empty["estimate"])).all(), name
         assert (empty.all(axis=1) | ~empty.any(axis=1) | estimate_only).all(), name
