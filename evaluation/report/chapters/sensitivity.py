@@ -7,8 +7,8 @@ period, :data:`PRE_MONTHS` months before and :data:`POST_MONTHS` months after th
   average effect over the first :data:`POST_MONTHS` trial months when the trend of the
   difference between the groups may bend by at most :math:`M` per month (smoothness
   restriction :math:`\Delta^{SD}(M)`), and the breakdown value: the smallest :math:`M`
-  at which the interval includes zero (NaN when the interval includes zero already at
-  :math:`M = 0`).
+  at which the interval includes zero (0 when the interval under parallel trends
+  includes zero already, NaN when zero stays excluded over the whole search range).
 * **Pre-test power** (Roth 2022): the linear pre-trend (per month) that the Wald pre-test
   detects with 50 % and 80 % power, and the bias of the average effect among data sets
   that pass the pre-test under the trend detected with 80 % power.
