@@ -40,10 +40,12 @@ def test_cr2_intervals_use_t_with_bell_mccaffrey_df(area_panel, tmp_path, estima
     path, data = area_panel
     code, table = run(path, tmp_path / "o.csv", "--estimator", estimator, "--aggregate",
                       "simple", "--se", "cr2")
-    assert code == 0 and list(table.columns) == ESTIMATE_COLUMNS
+    assert code == 0 and list(table.columns) == [*ESTIMATE_COLUMNS, "df"]
     row = table.iloc[-1]
     half = (row["ci_upper"] - row["ci_lower"]) / 2 / row["std_error"]
     assert half > stats.norm.ppf(0.975)  # a t quantile with few clusters
+    assert half == pytest.approx(stats.t.ppf(0.975, row["df"]), rel=1e-9)
+    assert 1 < row["df"] < 12  # Bell-McCaffrey df, below G - 1 = 11
     analytic = estimate_table(data, unit="unit", time="time", cohort="cohort", outcome="y",
                               never_treated=0, cluster="area", estimator=estimator,
                               aggregate="simple")
@@ -67,10 +69,11 @@ def test_wild_bootstrap_from_the_cli_is_seeded(area_panel, tmp_path):
 def test_cs_cluster_jackknife_from_the_cli(area_panel, tmp_path):
     path, _ = area_panel
     code, table = run(path, tmp_path / "o.csv", "--aggregate", "simple", "--se", "cr3")
-    assert code == 0
+    assert code == 0 and list(table.columns) == [*ESTIMATE_COLUMNS, "df"]
     row = table.iloc[-1]
     half = (row["ci_upper"] - row["ci_lower"]) / 2 / row["std_error"]
     assert half == pytest.approx(stats.t.ppf(0.975, 11), rel=1e-9)  # t(G - 1), G = 12
+    assert (table["df"] == 11).all()
 
 
 def test_randomization_inference_from_the_cli(area_panel, tmp_path):

@@ -231,7 +231,8 @@ def estimate_table(
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`~evaluation.estimators.results.ESTIMATE_COLUMNS`.
+        Columns :data:`~evaluation.estimators.results.ESTIMATE_COLUMNS`, plus ``df`` when
+        intervals use a :math:`t_{df}` reference distribution (e.g. ``se="cr2"``).
     """
     entry = get_estimator(estimator)
     randomization = options.get("se") == "randomization"
@@ -242,7 +243,8 @@ def estimate_table(
     panel = Panel(data, unit=unit, time=time, outcome=outcome, cohort=cohort,
                   never_treated=never_treated, covariates=list(covariates), cluster=cluster,
                   weights=weights)
-    table = entry.estimate(panel, aggregate, alpha, **options).to_frame()[ESTIMATE_COLUMNS]
+    frame = entry.estimate(panel, aggregate, alpha, **options).to_frame()
+    table = frame[ESTIMATE_COLUMNS + (["df"] if "df" in frame else [])]
     if randomization:
         table = _with_randomization(table, panel, estimator, aggregate, alpha, options)
     return table

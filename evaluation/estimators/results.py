@@ -248,7 +248,11 @@ class EstimationResult(ResultMixin):
         return self.table.set_index("term")["std_error"]
 
     def to_frame(self, *, include_overall: bool = True, uniform: bool = False) -> pd.DataFrame:
-        """Tidy table with the columns of :data:`ESTIMATE_COLUMNS`.
+        """Tidy table with the columns of :data:`ESTIMATE_COLUMNS` (and ``df``).
+
+        A ``df`` column follows ``p_value`` when intervals use a :math:`t_{df}` reference
+        distribution (CR2 with Bell-McCaffrey degrees of freedom, the cluster jackknife with
+        :math:`G - 1`); rows with NaN there use the normal distribution.
 
         Parameters
         ----------
@@ -271,7 +275,7 @@ class EstimationResult(ResultMixin):
             if col not in frame:
                 frame[col] = pd.NA
             frame[col] = frame[col].astype("object").where(frame[col].notna(), None)
-        out = frame[ESTIMATE_COLUMNS].copy()
+        out = frame[ESTIMATE_COLUMNS + (["df"] if "df" in frame else [])].copy()
         if uniform:
             out["uniform_lower"] = frame["estimate"] - self.critical_value * frame["std_error"]
             out["uniform_upper"] = frame["estimate"] + self.critical_value * frame["std_error"]
