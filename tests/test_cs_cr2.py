@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from scipy import stats
 
 from evaluation.errors import FewClustersWarning, InvalidOptionError
 from evaluation.estimators._inference import leverage_factors, multiplier_draws
@@ -167,6 +168,26 @@ def test_bias_reduced_results_carry_the_cluster_degrees_of_freedom():
     simple = fit.aggregate("simple")
     assert simple.overall["df"].iat[0] == clusters - 1
     assert "df" not in CallawaySantAnna().fit(panel).table
+
+
+@pytest.mark.parametrize("se", ["analytic", "bootstrap"])
+def test_t_critical_values_give_t_intervals_around_the_same_standard_errors(se):
+    data, *_ = two_period_panel(7)
+    panel = Panel(data, unit="unit", time="t", outcome="y", cohort="cohort", never_treated=0,
+                  cluster="cluster")
+    options = {"se": se, "bootstrap_weights": "webb", "seed": 3} if se == "bootstrap" else {}
+    normal = CallawaySantAnna(**options).fit(panel).aggregate("simple").to_frame()
+    t_based = CallawaySantAnna(critical_values="t", **options).fit(panel).aggregate("simple")
+    frame = t_based.to_frame()
+    g = data["cluster"].nunique()
+    assert t_based.info["df"] == g - 1 and "df" not in normal
+    assert_allclose(frame["std_error"], normal["std_error"], rtol=1e-12)
+    half = (frame["ci_upper"] - frame["ci_lower"]) / 2 / frame["std_error"]
+    assert_allclose(half, stats.t.ppf(0.975, g - 1), rtol=1e-10)
+    z = frame["estimate"] / frame["std_error"]
+    assert_allclose(frame["p_value"], 2 * stats.t.sf(np.abs(z), g - 1), rtol=1e-10)
+    with pytest.raises(InvalidOptionError, match="critical_values"):
+        CallawaySantAnna(critical_values="z")
 
 
 def staggered_clustered_panel(seed: int = 11, n: int = 240, clusters: int = 12) -> pd.DataFrame:

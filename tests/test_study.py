@@ -125,6 +125,10 @@ def test_with_options_does_not_mutate(study):
     assert base.columns() == ["person", "t", "cohort", "employed", "municipality"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         base.label = "x"
+    wild = base.with_options(estimator="twfe", se="wild", wild_weights="webb",
+                             wild_null="unrestricted", draws=99)
+    assert wild.with_options(estimator="bjs").options == {"estimator": "bjs",
+                                                          "aggregate": "simple"}
 
 
 def test_analysis_windows():

@@ -90,7 +90,14 @@ class CallawaySantAnna:
         ``"bootstrap"``
         (multiplier bootstrap drawn per cluster, with uniform bands).
     draws, bootstrap_weights, seed
-        Bootstrap settings (``"mammen"`` as R ``did``, or ``"rademacher"``).
+        Bootstrap settings (``"mammen"`` as R ``did``, ``"rademacher"``, or ``"webb"``:
+        six-point weights, which keep the bootstrap distribution from being too coarse
+        when there are few clusters).
+    critical_values
+        Reference distribution of the pointwise intervals and p-values of ``se="analytic"``
+        and ``"bootstrap"``: ``"normal"`` (R ``did``) or ``"t"``, :math:`t_{G-1}` with
+        :math:`G` the clusters (units without a cluster column). ``"cr2"`` and ``"cr3"``
+        always use :math:`t_{G-1}`.
     alpha
         Significance level.
     """
@@ -104,6 +111,7 @@ class CallawaySantAnna:
     draws: int = 999
     bootstrap_weights: BootstrapWeights = "mammen"
     seed: int | None = None
+    critical_values: Literal["normal", "t"] = "normal"
     alpha: float = 0.05
 
     def __post_init__(self) -> None:
@@ -431,7 +439,7 @@ class GroupTimeResult(EstimationResult):
             k = self.influence.shape[1]
             se, self.critical_value = bootstrap_inference(self.draws[:, :k], self.alpha)
         self.table["std_error"] = np.where(tiny | np.isnan(self.table["estimate"]), np.nan, se)
-        if options.se in ("cr2", "cr3"):  # t(G - 1) reference distribution, as for CV3
+        if options.se in ("cr2", "cr3") or options.critical_values == "t":  # t(G - 1), CV3
             clusters = (self.influence.shape[0] if self.cluster is None
                         else np.unique(self.cluster).size)
             self.info["df"] = int(clusters) - 1

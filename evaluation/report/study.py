@@ -64,7 +64,7 @@ HEADLINE_EXTRAS = ("employed_open", "extended_unemployed")
 #: much of the target group and the ELY regions are few.
 HEADLINE_SE = "cr3"
 #: Estimator options that set the inference (dropped when a spec switches estimator).
-INFERENCE_OPTIONS = ("se", "draws", "seed")
+INFERENCE_OPTIONS = ("se", "draws", "seed", "wild_weights", "wild_null", "critical_values")
 
 
 def check_data_dir(data_dir: Path) -> None:
@@ -155,8 +155,9 @@ class EstimateSpec:
         """Return a copy with more (or changed) estimator options.
 
         Switching to another estimator drops the inference options of the current one
-        (``se``, ``draws``, ``seed``) unless they are given again: they belong to the
-        estimator (the headline's ``se`` is CS's cluster jackknife).
+        (:data:`INFERENCE_OPTIONS`: ``se``, ``draws``, ``seed``, the bootstrap's weights and
+        null, the critical values) unless they are given again: they belong to the estimator
+        (the headline's ``se`` is CS's cluster jackknife).
         """
         current = dict(self.options)
         if options.get("estimator", current.get("estimator")) != current.get("estimator"):
