@@ -24,7 +24,7 @@ import numpy as np
 from evaluation.errors import NoComparisonUnitsError, PanelError
 from evaluation.estimators._fixed_effects import TwoWayDesign
 from evaluation.estimators._inference import cluster_sums
-from evaluation.estimators.did import TwoWayFit
+from evaluation.estimators.did import PartialledRegression, TwoWayFit
 from evaluation.panel import Panel
 
 if TYPE_CHECKING:
@@ -192,8 +192,8 @@ def _unit_counts(code: np.ndarray, units: np.ndarray, k: int, n: int) -> np.ndar
     return np.bincount(code * n + units, minlength=k * n).reshape(k, n).astype(float)
 
 
-def fit_cells(panel: Panel, design: InteractionDesign, *, small_sample: bool = False
-              ) -> TwoWayFit:
+def fit_cells(panel: Panel, design: InteractionDesign, *, small_sample: bool = False,
+              partialled: bool = False) -> TwoWayFit:
     r"""Fixed-effects regression of the outcome on the cell indicators of ``design``.
 
     The same estimator as :func:`~evaluation.estimators.did.fit_two_way` with the dense
@@ -209,11 +209,16 @@ def fit_cells(panel: Panel, design: InteractionDesign, *, small_sample: bool = F
         Rows kept and their cells.
     small_sample
         Apply the :math:`G/(G-1)` and :math:`(N-1)/(N-K)` factors.
+    partialled
+        Also return the regression with the effects partialled out (the dense demeaned
+        indicators :math:`\tilde D`, ``(observations x cells)``, for CR2 and the wild
+        bootstrap); off by default because it is the one dense matrix of the fit.
 
     Returns
     -------
     TwoWayFit
-        Coefficients of the cells and their cluster-robust covariance.
+        Coefficients of the cells and their cluster-robust covariance (and, with
+        ``partialled``, the partialled regression).
 
     Notes
     -----
@@ -281,7 +286,29 @@ def fit_cells(panel: Panel, design: InteractionDesign, *, small_sample: bool = F
     cov = bread @ (sums.T @ sums) @ bread
     if small_sample:
         cov *= n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
-    return TwoWayFit(beta, cov, n)
+    if not partialled:
+        return TwoWayFit(beta, cov, n)
+    return TwoWayFit(beta, cov, n, PartialledRegression(
+        _demeaned_cells(cell, unit, time, g_unit, g_time), y,
+        None if panel.unit_weights is None else weights, unit, time, cluster))
+
+
+def _demeaned_cells(cell: np.ndarray, unit: np.ndarray, time: np.ndarray,
+                    g_unit: np.ndarray, g_time: np.ndarray) -> np.ndarray:
+    r"""Dense :math:`\tilde D = D - U\Gamma_u - T\Gamma_t`, built in blocks of rows.
+
+    The same matrix as ``TwoWayDesign.demean`` of the dense indicators (whose unit and
+    period sums are the right-hand sides :math:`B_u, B_t` solved for :math:`\Gamma`).
+    """
+    out = np.empty((cell.size, g_unit.shape[1]))
+    for start in range(0, cell.size, _CHUNK_ROWS):
+        part = slice(start, start + _CHUNK_ROWS)
+        block = out[part]
+        np.add(g_unit[unit[part]], g_time[time[part]], out=block)
+        np.negative(block, out=block)
+        inside = np.flatnonzero(cell[part] >= 0)
+        block[inside, cell[part][inside]] += 1.0
+    return out
 
 
 def _cell_sums(group: np.ndarray, code: np.ndarray, values: np.ndarray, n_groups: int,

@@ -20,7 +20,11 @@ import pandas as pd
 from evaluation.errors import InvalidOptionError, PanelError
 from evaluation.estimators._inference import influence_covariance
 from evaluation.estimators._sun_abraham_design import InteractionDesign, fit_cells
+from evaluation.estimators._sun_abraham_inference import cr2_cells, wild_contrasts
+from evaluation.estimators.did import StandardErrors, TwoWayFit
 from evaluation.estimators.results import EstimationResult
+from evaluation.inference.clusters import warn_panel_clusters
+from evaluation.inference.wild import WildNull, WildWeights
 from evaluation.options import validate_fields
 from evaluation.panel import Panel
 
@@ -51,12 +55,38 @@ class SunAbraham:
         points per cohort (None keeps every relative period).
     small_sample
         Small-sample factors of the cluster-robust covariance, as
-        :class:`~evaluation.estimators.did.TwoWayFixedEffects`.
+        :class:`~evaluation.estimators.did.TwoWayFixedEffects`. Ignored by ``se="cr2"``,
+        which makes its own correction.
     share_uncertainty
         Include the estimation of the cohort shares in the covariance of the event-time
         effects (default). False treats the shares as fixed, as fixest and pyfixest do.
     alpha
         Significance level.
+    se
+        ``"analytic"``: cluster-robust (CR0) covariance, normal critical values.
+        ``"cr2"``: bias-reduced CR2 covariance of the cohort x relative-period coefficients
+        :math:`\hat\delta` (:func:`~evaluation.inference.cr2.cr2_two_way`, equal to R
+        ``clubSandwich``), carried to the event-time and overall effects as below; every row
+        of ``table``, ``overall`` and ``cohort_effects`` gets a ``df`` column (the
+        Bell-McCaffrey degrees of freedom of its contrast) and intervals use :math:`t_{df}`.
+        ``"wild"``: wild cluster bootstrap p-values and test-inversion intervals
+        (:mod:`evaluation.inference.wild`) of every event-time effect and the overall effect
+        in the ``p_value, ci_lower, ci_upper`` columns of ``table`` and ``overall``;
+        ``std_error`` stays the analytic one. The bootstrap treats the shares as fixed: it
+        tests the contrast :math:`p_\ell'\delta` of the regression, as R
+        ``fwildclusterboot``'s ``boottest(R = p)`` would
+        (:func:`~evaluation.estimators._sun_abraham_inference.contrast_problems`).
+        Both build the dense ``(observations x cells)`` matrix of demeaned indicators, which
+        ``"analytic"`` avoids.
+    wild_weights
+        Multipliers of the wild bootstrap: ``"rademacher"`` (all :math:`2^G` sign vectors
+        when :math:`2^G \le` ``draws``), ``"webb"`` (six-point) or ``"mammen"``.
+    draws
+        Number of wild bootstrap draws.
+    seed
+        Seed of the wild bootstrap (None: the package default, so results are reproducible).
+    wild_null
+        ``"restricted"`` (WCR, the null imposed; recommended) or ``"unrestricted"`` (WCU).
 
     Notes
     -----
@@ -83,6 +113,15 @@ class SunAbraham:
     not within larger clusters nor with weights varying within a cohort (a cohort's
     weighted residuals :math:`w_i\hat e_{it}` sum to zero, its :math:`w_i^2\hat e_{it}`
     need not), where the two standard errors differ slightly.
+
+    With ``se="cr2"``, :math:`V_\delta` is the CR2 covariance :math:`V^{CR2}_\delta`, so
+    :math:`\mathrm{Var}(\hat\nu) = P\,V^{CR2}_\delta P' + \Delta\,V_p \Delta'`
+    (the second term only with ``share_uncertainty``, unchanged: the shares are means of
+    unit counts, not regression coefficients). The degrees of freedom of row :math:`\ell`
+    are those of the contrast :math:`p_\ell'\delta` (row :math:`\ell` of :math:`P`), and
+    of the overall effect those of :math:`a'P\delta` with :math:`a` the average over
+    post-treatment relative periods; they ignore the share term, which is small when
+    cohorts are large.
     """
 
     control: SunAbrahamControl = "never"
@@ -92,6 +131,11 @@ class SunAbraham:
     small_sample: bool = False
     share_uncertainty: bool = True
     alpha: float = 0.05
+    se: StandardErrors = "analytic"
+    wild_weights: WildWeights = "rademacher"
+    draws: int = 9999
+    seed: int | None = None
+    wild_null: WildNull = "restricted"
 
     def __post_init__(self) -> None:
         validate_fields(self, {"reference": _check_references})
@@ -102,9 +146,11 @@ class SunAbraham:
             raise PanelError("the Sun-Abraham estimator needs a cohort column; pass cohort= "
                              "when building the Panel.")
         design = InteractionDesign.build(panel, self)
-        fit = fit_cells(panel, design, small_sample=self.small_sample)
+        fit = fit_cells(panel, design, small_sample=self.small_sample,
+                        partialled=self.se != "analytic")
         delta = fit.params
-        v_delta = fit.cov
+        cr2 = cr2_cells(fit) if self.se == "cr2" else None
+        v_delta = fit.cov if cr2 is None else cr2.vcov
         weights, share_if = design.shares(panel)
         share_cov = influence_covariance(share_if, panel.unit_cluster)
         event_values = design.events
@@ -120,24 +166,44 @@ class SunAbraham:
             vcov = vcov + grad @ share_cov @ grad.T
         post = event_values >= 0
         average = np.where(post, 1 / max(post.sum(), 1), 0.0)
-        overall = float(average @ estimate)
         overall_var = float(average @ vcov @ average)
         step = panel.step if panel.time_kind == "integer" else 1
         table = pd.DataFrame({"term": [_event_label(e, design, self) for e in event_values],
                               "event_time": event_values * step, "estimate": estimate,
                               "std_error": np.sqrt(np.diag(vcov))})
+        overall = pd.DataFrame({"term": ["overall"], "estimate": [float(average @ estimate)],
+                                "std_error": [np.sqrt(overall_var)]})
         cohorts = pd.DataFrame({
             "cohort": [panel.period_label(g) for g, _ in design.labels],
             "event_time": [ell * step for _, ell in design.labels],
-            "estimate": delta, "std_error": fit.std_errors, "weight": weights})
-        return SunAbrahamResult(
+            "estimate": delta, "std_error": np.sqrt(np.diag(v_delta)), "weight": weights})
+        info = {"control": design.control_label, "units": int(design.n_units),
+                "observations": int(fit.nobs),
+                "reference": ", ".join(str(r) for r in self.reference)}
+        if cr2 is not None:
+            table["df"] = [cr2.df(row) for row in p]
+            overall["df"] = [cr2.df(average @ p) if post.any() else np.nan]
+            cohorts["df"] = cr2.dfs
+            info["se"] = "cr2 (Bell-McCaffrey df)"
+        elif self.se == "wild":
+            self._wild(fit, p, average @ p if post.any() else None, table, overall, info)
+        result = SunAbrahamResult(
             estimator="sa", aggregation="event", table=table, alpha=self.alpha, vcov=vcov,
-            overall=pd.DataFrame({"term": ["overall"], "estimate": [overall],
-                                  "std_error": [np.sqrt(overall_var)]}),
-            info={"control": design.control_label, "units": int(design.n_units),
-                  "observations": int(fit.nobs),
-                  "reference": ", ".join(str(r) for r in self.reference)},
-            cohort_effects=cohorts, cohort_vcov=v_delta)
+            overall=overall, info=info, cohort_effects=cohorts, cohort_vcov=v_delta)
+        result.warnings.extend(warn_panel_clusters(panel, self.se))
+        return result
+
+    def _wild(self, fit: TwoWayFit, event_contrasts: np.ndarray,
+              overall_contrast: np.ndarray | None, table: pd.DataFrame,
+              overall: pd.DataFrame, info: dict) -> None:
+        """Add the wild bootstrap's p-values and intervals to ``table`` and ``overall``."""
+        tests, total, labels = wild_contrasts(
+            fit, event_contrasts, overall_contrast, self)
+        info.update(labels)
+        for frame, rows in ((table, tests), (overall, [total])):
+            frame["p_value"] = [np.nan if t is None else t.p_value for t in rows]
+            frame["ci_lower"] = [np.nan if t is None else t.ci_lower for t in rows]
+            frame["ci_upper"] = [np.nan if t is None else t.ci_upper for t in rows]
 
 
 @dataclass
@@ -149,8 +215,9 @@ class SunAbrahamResult(EstimationResult):
     cohort_effects
         One row per cohort and relative period: ``cohort, event_time, estimate,
         std_error, weight`` (the cohort's share at that relative period).
+        With ``se="cr2"`` also ``df``, and ``std_error`` is the CR2 one.
     cohort_vcov
-        Cluster-robust covariance of the cohort-specific effects.
+        Cluster-robust covariance of the cohort-specific effects (CR2 with ``se="cr2"``).
     """
 
     cohort_effects: pd.DataFrame = field(default_factory=pd.DataFrame)
