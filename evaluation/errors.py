@@ -73,6 +73,10 @@ class StatusCohortMismatchError(PanelError):
     """The treatment-status column contradicts the cohort (first treated period)."""
 
 
+class NonAbsorbingTreatmentError(PanelError):
+    """Treatment switches off (or on again), but the estimator assumes absorbing treatment."""
+
+
 class SimulationError(EvaluationError, ValueError):
     """Simulator parameters are invalid or inconsistent."""
 
@@ -139,3 +143,31 @@ class ReportError(EvaluationError):
 
 class FewClustersWarning(EvaluationWarning):
     """Few clusters are treated (or one dominates): clustered normal inference over-rejects."""
+
+
+class OutputError(EvaluationError, ValueError):
+    """An output path would replace an input, a foreign directory's files, or is unusable."""
+
+
+class IdentificationError(EvaluationError, ValueError):
+    """The data cannot identify the requested estimates (no treated unit, no pre-period ...)."""
+
+
+class DataFileError(EvaluationError, ValueError):
+    """A data file cannot be read as a table (format, encoding, ragged rows, empty, binary)."""
+
+
+class DataFileNotFoundError(DataFileError, FileNotFoundError):
+    """A data file named by the caller does not exist."""
+
+
+class DataFileWarning(EvaluationWarning):
+    """A data file was read with an inferred format (encoding, delimiter) or looks cut off."""
+
+
+class StatFinWarning(EvaluationWarning):
+    """A StatFin export held cells read as missing or codes left out on request."""
+
+
+class ManifestError(ReportError, ValueError):
+    """A data directory's manifest.json is not a JSON object of the documented keys."""

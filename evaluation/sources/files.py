@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from evaluation.errors import EvaluationError
+from evaluation.errors import DataFileError, EvaluationError
+from evaluation.sources._reading import check_file_kind, read_csv_strict, read_parquet_checked
 
 
 def sha256_file(path: str | Path) -> str:
@@ -21,33 +22,38 @@ def read_data_file(path: str | Path, columns: Sequence[str] | None = None) -> pd
     """Read a ``.csv`` or ``.parquet`` file (optionally only some columns) into a DataFrame.
 
     Columns named but absent are left out here; the Panel then reports them as missing.
+    CSV files are read strictly by :func:`evaluation.sources._reading.read_csv_strict`:
+    every row is checked against the full header (a stray field is an error naming its
+    line, whatever ``columns`` says), the encoding (UTF-8, UTF-16, cp1252/Latin-1) and the
+    delimiter (``,`` ``;`` tab ``|``, with decimal commas in ``;`` files) are detected, and
+    anything but UTF-8 and ``,`` is warned about. The file is only read.
 
     Raises
     ------
-    EvaluationError
-        For other extensions or unreadable files (the message names the file).
-    FileNotFoundError
-        If the file does not exist.
+    DataFileNotFoundError
+        If the file does not exist (also a :class:`FileNotFoundError`).
+    DataFileError
+        For other extensions, directories, Excel workbooks (whatever the extension), empty,
+        binary, header-only or ragged files, duplicated column names and unreadable Parquet
+        (the message names the file, the problem and the fix).
+
+    Warns
+    -----
+    DataFileWarning
+        When the encoding or delimiter was detected, or the last line has no line ending.
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"data file {path} does not exist.")
     suffix = path.suffix.lower()
+    if path.is_dir() and suffix == ".parquet":  # a partitioned Parquet dataset
+        return read_parquet_checked(path, columns)
+    check_file_kind(path, "csv" if suffix != ".parquet" else "parquet")
     if suffix not in (".csv", ".parquet"):
-        raise EvaluationError(f"data file {path} must end in .csv or .parquet (got "
-                              f"{suffix or 'no extension'}).")
-    try:
-        if suffix == ".csv":
-            wanted = None if columns is None else (lambda name: name in set(columns))
-            return pd.read_csv(path, usecols=wanted)
-        if columns is not None:
-            import pyarrow.parquet as pq
-
-            present = set(pq.read_schema(path).names)
-            columns = [c for c in dict.fromkeys(columns) if c in present]
-        return pd.read_parquet(path, columns=columns)
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise EvaluationError(f"could not read {path}: {exc}") from exc
+        raise DataFileError(f"data file {str(path)!r} must end in .csv or .parquet (got "
+                            f"{suffix or 'no extension'}); rename it if it holds CSV text or "
+                            "Parquet, or export it in one of those formats.")
+    if suffix == ".csv":
+        return read_csv_strict(path, columns)
+    return read_parquet_checked(path, columns)
 
 
 def load_estimation_data(path: str | Path, columns: Sequence[str],
