@@ -171,3 +171,7 @@ class StatFinWarning(EvaluationWarning):
 
 class ManifestError(ReportError, ValueError):
     """A data directory's manifest.json is not a JSON object of the documented keys."""
+
+
+class IdentificationWarning(EvaluationWarning):
+    """Some estimates are not identified and were kept as NaN rows with the reason."""

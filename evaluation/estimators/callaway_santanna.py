@@ -26,6 +26,7 @@ from evaluation.errors import (
     PanelError,
 )
 from evaluation.estimators import _drdid
+from evaluation.estimators._absorbing import absorbing_only
 from evaluation.estimators._aggregation import Aggregation, build_aggregation
 from evaluation.estimators._inference import (
     BootstrapWeights,
@@ -119,6 +120,7 @@ class CallawaySantAnna:
         if self.se == "bootstrap" and self.draws < 100:
             raise InvalidOptionError(f"draws={self.draws!r} must be an integer of at least 100.")
 
+    @absorbing_only("cs", "Callaway-Sant'Anna", balanced=True)
     def fit(self, panel: Panel) -> GroupTimeResult:
         r"""Estimate every ATT(g,t) of ``panel``'s first outcome.
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.errors import InvalidOptionError, PanelError
+from evaluation.estimators._absorbing import absorbing_only
 from evaluation.estimators.results import EstimationResult
 from evaluation.inference.clusters import warn_panel_clusters
 from evaluation.inference.wild import WildNull, WildWeights
@@ -95,6 +96,7 @@ class TwoWayFixedEffects:
             raise InvalidOptionError(f"reference={self.reference} lies in the binned leads; "
                                      f"choose a reference between -{self.leads} and the lags.")
 
+    @absorbing_only("twfe", "Two-way fixed effects")
     def fit(self, panel: Panel) -> EstimationResult:
         """Estimate the regression on ``panel``'s first outcome."""
         if panel.cohort is None and panel.status is None:

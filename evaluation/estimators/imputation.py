@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.errors import DroppedObservationsWarning, InvalidOptionError, PanelError
+from evaluation.estimators._absorbing import absorbing_only
 from evaluation.estimators._fixed_effects import TwoWayDesign
 from evaluation.estimators._inference import cluster_robust_ols, cluster_sums
 from evaluation.estimators.did import StandardErrors, event_time_dummies
@@ -156,6 +157,7 @@ class TwoStageDiD:
     def __post_init__(self) -> None:
         validate_fields(self)
 
+    @absorbing_only("did2s", "Two-stage DiD (Gardner)")
     def fit(self, panel: Panel) -> EstimationResult:
         """Estimate the second-stage coefficients and their GMM-corrected covariance."""
         stage = _first_stage(panel)
@@ -253,6 +255,7 @@ class ImputationDiD:
     def __post_init__(self) -> None:
         validate_fields(self, {"horizons": _check_horizons})
 
+    @absorbing_only("bjs", "Imputation DiD (BJS)")
     def fit(self, panel: Panel, estimands: Mapping[str, np.ndarray] | None = None
             ) -> EstimationResult:
         """Estimate the overall and event-time (or cohort) effects with conservative SEs.

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.errors import InvalidOptionError, PanelError
+from evaluation.estimators._absorbing import absorbing_only
 from evaluation.estimators._inference import influence_covariance
 from evaluation.estimators._sun_abraham_design import InteractionDesign, fit_cells
 from evaluation.estimators._sun_abraham_inference import cr2_cells, wild_contrasts
@@ -140,6 +141,7 @@ class SunAbraham:
     def __post_init__(self) -> None:
         validate_fields(self, {"reference": _check_references})
 
+    @absorbing_only("sa", "Sun-Abraham")
     def fit(self, panel: Panel) -> SunAbrahamResult:
         """Estimate cohort-specific effects and their interaction-weighted averages."""
         if panel.cohort is None and panel.status is None:

@@ -43,6 +43,7 @@ from evaluation.panel._derived import (
     require_comparison_units,
     reweighted,
 )
+from evaluation.panel._paths import first_spell, path_table, unit_paths
 from evaluation.panel._time import (
     MISSING,
     NEVER,
@@ -88,7 +89,10 @@ class Panel:
     status
         Optional 0/1 treatment indicator per row, for treatments that can switch off (a unit
         may be treated in several spells). Without ``cohort``, the cohort is derived as the
-        first period with status 1.
+        first period with status 1. Treatment that ends is given only this way, since one
+        column describes any number of spells (municipalities ran up to three waves): e.g.
+        ``((df.t >= df.start) & (df.t <= df.end)).astype(int)`` per wave, OR-ed, with the
+        end month included as in ``trials.Wave.end``. See :meth:`treatment_paths`.
     covariates
         Numeric covariate columns (time-varying or not).
     weights
@@ -142,6 +146,9 @@ class Panel:
         int64 ``(n_units,)`` cluster code of each unit, indexing ``clusters``.
     clusters : pandas.Index or None
         Cluster labels (sorted) indexed by ``unit_cluster``.
+    window : str or None
+        The analysis window the panel was cut to (:meth:`restrict_to_first_spell`), as
+        estimators record it in their result's ``info["window"]``; None for a full panel.
 
     Raises
     ------
@@ -342,6 +349,7 @@ class Panel:
         self.cohorts = np.unique(treated).astype(np.int64)
         for array in (self.unit_codes, self.time_codes, self.unit_cohort, self.cohorts):
             array.flags.writeable = False
+        self.window: str | None = None
 
     # ----------------------------------------------------------------------------------------
     # Construction steps (the checks themselves live in the private helper modules)
@@ -474,6 +482,35 @@ class Panel:
         out = np.zeros((self.n_units, self.n_periods), dtype=bool)
         out[self.unit_codes, self.time_codes] = self._status
         return out
+
+    @property
+    def is_absorbing(self) -> bool:
+        """True if no unit's treatment status switches off (see :meth:`treatment_paths`)."""
+        return unit_paths(self).is_absorbing
+
+    def treatment_paths(self) -> pd.DataFrame:
+        """Count the units by the path of their treatment status.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per path type (``never treated``, ``absorbing``, ``always treated``,
+            ``switches off``, ``switches on again``) with columns ``path``, ``units``,
+            ``share`` (of all units), ``description`` and ``examples`` (up to five ids).
+            Spells are counted over observed periods (a gap does not end a spell).
+        """
+        return path_table(self)
+
+    def restrict_to_first_spell(self, end: Any = None) -> Panel:
+        """Return the panel cut to each unit's first treatment spell (an absorbing window).
+
+        Each unit's observations after its first spell ends are dropped; ``end`` (a period
+        label) also ends the window in calendar time. The estimand is the effect *during
+        the first spell* (see :func:`evaluation.panel._paths.first_spell`); the new panel's
+        :attr:`window` describes the cut and estimators copy it into
+        ``result.info["window"]``.
+        """
+        return first_spell(self, end)
 
     def unit_values(self, column: str, *, check: bool = True) -> np.ndarray:
         """Return the value of a time-invariant column for each unit.
