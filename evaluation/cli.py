@@ -24,19 +24,40 @@ Sub-commands::
     evaluation report --data DIR --out DIR [--wave W] [--outcomes COL,COL] [--seed S]
         [--threshold N] [--quiet] [--validation DIR | --validation-reps R]
 
-Errors the user can fix (bad options, bad data) end with a one-line message on stderr
-and exit status 2, never a traceback.
+Exit status: 0 success; 2 an error the user can fix (bad options, bad data, an output that
+would replace an input, an estimand the data cannot identify), reported in ONE line on
+stderr naming the problem and the fix, argparse's own errors included; 1 an internal error
+(a bug), reported in one line that names the file holding the full traceback; 130
+interrupted. No command overwrites its inputs or a foreign non-empty directory (without
+``--overwrite``), and a failed command leaves no file behind (:mod:`evaluation.outputs`).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+import tempfile
+import traceback
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
+from typing import NoReturn
 
 from evaluation.errors import EvaluationError
+from evaluation.outputs import Outputs, check_outputs
+
+
+class UsageError(Exception):
+    """A command line argparse rejected (one line, exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage block) and do not exit."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise :class:`UsageError` with ``PROG: error: MESSAGE`` and where to get help."""
+        text = " ".join(message.split())
+        raise UsageError(f"{self.prog}: error: {text}; see `{self.prog} --help`.")
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -44,7 +65,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
     manifest = write_synthetic_data(args.out, scenario=args.scenario, seed=args.seed,
                                     n_people=args.people, wave_number=args.wave,
-                                    n_municipalities=args.municipalities)
+                                    n_municipalities=args.municipalities,
+                                    overwrite=args.overwrite)
     print(f"wrote synthetic data and {manifest}")
     return 0
 
@@ -64,16 +86,26 @@ def _columns(value: str | None) -> list[str]:
     return [c.strip() for c in (value or "").split(",") if c.strip()]
 
 
-def _write_csv(table, path: str) -> None:
-    """Write a table to CSV, creating the parent directory."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, index=False)
+def _write_csv(tables: dict[str, object]) -> None:
+    """Write tables to CSV files (path -> table) atomically, all or none.
+
+    Parent directories are created; on failure nothing is left behind
+    (:class:`~evaluation.outputs.Outputs`).
+    """
+    with Outputs() as outputs:
+        for path, table in tables.items():
+            outputs.write(path, lambda tmp, t=table: t.to_csv(tmp, index=False))
 
 
 def _estimate(args: argparse.Namespace) -> int:
+    from evaluation.estimators._identification import check_estimates
     from evaluation.estimators.registry import estimate_table
+    from evaluation.options import check_alpha, check_seed
     from evaluation.sources.files import load_estimation_data
 
+    check_outputs({"--output": args.output}, {"--data": args.data})
+    check_alpha("--alpha", args.alpha)
+    check_seed("--seed", args.seed)
     covariates = _columns(args.covariates)
     wanted = [args.unit, args.time, args.cohort, args.outcome, *covariates,
               *[c for c in (args.cluster, args.weights) if c]]
@@ -86,7 +118,12 @@ def _estimate(args: argparse.Namespace) -> int:
         base_period=args.base_period, anticipation=args.anticipation, se=args.se,
         draws=args.draws, seed=args.seed, small_sample=args.small_sample or None,
         wild_weights=args.wild_weights, wild_null=args.wild_null)
-    _write_csv(table, args.output)
+    table = check_estimates(
+        table, data, unit=args.unit, time=args.time, cohort=args.cohort, outcome=args.outcome,
+        never_treated=_never_treated(args.never_treated), covariates=covariates,
+        anticipation=args.anticipation or 0, se=args.se, cluster=args.cluster,
+        allow_partial=args.allow_partial)
+    _write_csv({args.output: table})
     print(f"wrote {len(table)} estimates to {args.output}")
     return 0
 
@@ -98,8 +135,11 @@ BALANCE_FILE_COLUMNS = ("mean_treated", "mean_control", "smd_before", "smd_after
 
 def _match(args: argparse.Namespace) -> int:
     from evaluation.matching import match
+    from evaluation.options import check_seed
     from evaluation.sources.files import read_data_file
 
+    check_outputs({"--output": args.output, "--balance": args.balance}, {"--data": args.data})
+    check_seed("--seed", args.seed)
     covariates, exact = _columns(args.covariates), _columns(args.exact)
     from evaluation.matching.matcher import COVARIATE_DISTANCES, SCORE_DISTANCES
 
@@ -110,14 +150,15 @@ def _match(args: argparse.Namespace) -> int:
                    replace=args.replace, caliper=args.caliper, exact=exact or None,
                    order=args.order, discard=args.discard, seed=args.seed)
     kept = result.to_frame()
-    _write_csv(kept, args.output)
+    tables = {args.output: kept}
+    if args.balance:
+        tables[args.balance] = result.balance().loc[:, list(BALANCE_FILE_COLUMNS)].reset_index()
+    _write_csv(tables)
     sizes = result.sample_sizes()
     print(f"wrote {len(kept)} units ({int(sizes.loc['Matched', 'treated'])} treated, "
           f"{int(sizes.loc['Matched', 'control'])} controls) to {args.output}")
     if args.balance:
-        table = result.balance().loc[:, list(BALANCE_FILE_COLUMNS)].reset_index()
-        _write_csv(table, args.balance)
-        print(f"wrote balance of {len(table)} variables to {args.balance}")
+        print(f"wrote balance of {len(tables[args.balance])} variables to {args.balance}")
     return 0
 
 
@@ -127,7 +168,8 @@ def _report(args: argparse.Namespace) -> int:
     path = build_report(args.data, args.out, wave=args.wave,
                         outcomes=_columns(args.outcomes) or None, seed=args.seed,
                         threshold=args.threshold, timeout=args.timeout, quiet=args.quiet,
-                        validation=args.validation, validation_reps=args.validation_reps)
+                        validation=args.validation, validation_reps=args.validation_reps,
+                        overwrite=args.overwrite)
     print(f"wrote {path}")
     return 0
 
@@ -138,7 +180,8 @@ def _validate(args: argparse.Namespace) -> int:
     run = validate(args.out, scenario=args.scenario, reps=args.reps, size=args.size,
                    seed=args.seed, designs=_columns(args.designs) or None,
                    outcomes=_columns(args.outcomes) or None,
-                   workers=args.workers, scheduler=args.scheduler, quiet=args.quiet)
+                   workers=args.workers, scheduler=args.scheduler, quiet=args.quiet,
+                   overwrite=args.overwrite)
     print(f"{run.ran} replications run, {run.reused} reused; wrote {args.out}/summary.csv "
           f"({len(run.table)} rows), estimates.parquet and distributions.png")
     return 0
@@ -147,7 +190,8 @@ def _validate(args: argparse.Namespace) -> int:
 def _import_statfin(args: argparse.Namespace) -> int:
     from evaluation.sources.trial_assignment import write_municipal_extract
 
-    manifest = write_municipal_extract(args.statfin, args.trials, args.out)
+    manifest = write_municipal_extract(args.statfin, args.trials, args.out,
+                                       overwrite=args.overwrite)
     print(f"wrote the municipal panel and {manifest}")
     return 0
 
@@ -162,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     from evaluation.options import DEFAULT_RANDOM_SEED
     from evaluation.synthetic.scenario import DEFAULT_SEED, SCENARIOS
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="evaluation",
         description="Causal impact evaluation of the Finnish municipal employment trials.",
     )
@@ -177,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="trial wave of the jobseeker panel (default 3)")
     sim.add_argument("--municipalities", type=int, default=309)
     sim.add_argument("--out", required=True, help="output directory")
+    _overwrite_flag(sim)
     sim.set_defaults(func=_simulate)
 
     est = sub.add_parser("estimate", help="estimate treatment effects from a long panel file")
@@ -234,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
                           f"{DEFAULT_RANDOM_SEED})")
     est.add_argument("--alpha", type=float, default=0.05)
     est.add_argument("--output", required=True, help="CSV file for the estimates")
+    est.add_argument("--allow-partial", action="store_true",
+                     help="write the table even if some estimates are not identified (NaN), "
+                          "with a `note` column giving the reason; default: fail")
     est.set_defaults(func=_estimate)
 
     mat = sub.add_parser("match", help="build a matched or weighted comparison group")
@@ -279,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "validation chapter (default: run a reduced one into OUT/validation)")
     rep.add_argument("--validation-reps", type=int, default=20,
                      help="replications of the reduced validation (default 20)")
+    _overwrite_flag(rep)
     rep.set_defaults(func=_report)
 
     val = sub.add_parser("validate", help="design Monte Carlo: does the whole design recover "
@@ -302,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--quiet", action="store_true", help="no progress bar")
     val.add_argument("--out", required=True,
                      help="directory of the run (rerunning the same command resumes it)")
+    _overwrite_flag(val, "; the directory of a run with the same settings is resumed "
+                         "without it")
     val.set_defaults(func=_validate)
 
     imp = sub.add_parser("import-statfin",
@@ -310,22 +361,71 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--trials", required=True,
                      help="CSV with municipality, wave, area (one row per municipality and wave)")
     imp.add_argument("--out", required=True, help="output directory")
+    _overwrite_flag(imp)
     imp.set_defaults(func=_import_statfin)
     return parser
 
 
+def _overwrite_flag(parser: argparse.ArgumentParser, extra: str = "") -> None:
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into --out even if it holds files this command did not "
+                             f"write (default: refuse){extra}")
+
+
+#: API advice the command line cannot follow, and what to say instead (regex, replacement).
+_CLI_WORDING = (
+    (re.compile(r"[Pp]ass missing='drop' to drop these rows or impute the values before "
+                r"building the panel"),
+     'drop these rows with --where (e.g. --where "COLUMN == COLUMN" keeps the rows where '
+     "COLUMN is not missing) or impute the values in the file"),
+    (re.compile(r"then pass missing='drop' or impute them"),
+     "then drop those rows with --where or impute them"),
+    (re.compile(r"replace infinite values with NaN and pass missing='drop'"),
+     "drop these rows with --where (e.g. --where \"abs(COLUMN) < inf\")"),
+    (re.compile(r"; no rows remain after missing='drop'"), ""),
+)
+
+
+def cli_wording(message: str) -> str:
+    """Rewrite advice about Python arguments the command line lacks (``missing='drop'``)."""
+    for pattern, replacement in _CLI_WORDING:
+        message = pattern.sub(replacement, message)
+    return message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status (0, 2 user error, 1 internal error)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    prog = f"evaluation {args.command}"
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warning
         try:
             return args.func(args)
-        except (EvaluationError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-            message = " ".join(str(exc).split())
-            print(f"evaluation {args.command}: error: {message}", file=sys.stderr)
+        except (EvaluationError, OSError) as exc:
+            message = cli_wording(" ".join(str(exc).split()))
+            print(f"{prog}: error: {message}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:
+            print(f"{prog}: interrupted; no output was left half-written.", file=sys.stderr)
+            return 130
+        except Exception as exc:  # a bug: one line here, the traceback in a file
+            print(f"{prog}: internal error: {type(exc).__name__}: "
+                  f"{' '.join(str(exc).split())[:300]} (full traceback in "
+                  f"{_save_traceback(prog)}; please report it).", file=sys.stderr)
+            return 1
+
+
+def _save_traceback(prog: str) -> str:
+    """Write the current exception's traceback to a temporary file; return its path."""
+    with tempfile.NamedTemporaryFile("w", prefix="evaluation-traceback-", suffix=".txt",
+                                     delete=False, encoding="utf-8") as handle:
+        handle.write(f"{prog}\n{traceback.format_exc()}")
+    return handle.name
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

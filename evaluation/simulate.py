@@ -480,6 +480,7 @@ def write_synthetic_data(
     n_people: int = 50_000,
     wave_number: int = 3,
     n_municipalities: int = 309,
+    overwrite: bool = False,
 ) -> Path:
     """Simulate both panels and write them with their truth and a manifest.
 
@@ -489,18 +490,38 @@ def write_synthetic_data(
     ``manifest.json`` (seed, parameters, package version and the sha256 of every file).
     No time stamps are written, so the same arguments give byte-identical files.
 
+    The files are written through :class:`~evaluation.outputs.Outputs`: each appears
+    complete or not at all, a failure leaves nothing behind (a directory it created is
+    removed), and ``out_dir`` must be new, empty or hold an earlier ``evaluation simulate``
+    output unless ``overwrite`` is True (so an imported real extract is never replaced).
+
     Returns
     -------
     pathlib.Path
         Path of the manifest.
     """
-    from evaluation import __version__
+    from evaluation.options import check_flag, check_seed
+    from evaluation.outputs import Outputs, check_outputs, manifest_command
 
     scenario = get_scenario(scenario)
+    check_seed("seed", seed)
+    check_flag("overwrite", overwrite)
     _check_jobseeker_arguments(n_people, wave_number, 72, scenario)
     check_municipality_count(n_municipalities)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_outputs({"output directory": out_dir}, {}, directories=("output directory",))
+    with Outputs() as outputs:
+        out = outputs.directory(
+            out_dir, overwrite=overwrite,
+            owned=lambda path: manifest_command(path) == "evaluation simulate")
+        return _write_synthetic_files(outputs, out, scenario, seed, n_people, wave_number,
+                                      n_municipalities)
+
+
+def _write_synthetic_files(outputs: Any, out: Path, scenario: Scenario, seed: int,
+                           n_people: int, wave_number: int, n_municipalities: int) -> Path:
+    """Simulate and stage every file of :func:`write_synthetic_data` in ``outputs``."""
+    from evaluation import __version__
+
     muni = simulate_municipalities(scenario, seed=seed, n_municipalities=n_municipalities,
                                    keep_potential_outcomes=False)
     tables = {
@@ -509,7 +530,7 @@ def write_synthetic_data(
         "trial_areas.parquet": muni.areas,
         "truth_municipalities.parquet": muni.truth,
     }
-    files = {name: _write_parquet(frame, out / name) for name, frame in tables.items()}
+    files = {name: _write_parquet(outputs, frame, out / name) for name, frame in tables.items()}
     people = simulate_jobseekers(n_people, wave_number=wave_number, scenario=scenario, seed=seed,
                                  n_municipalities=n_municipalities)
     reference = js.reference_month(wave(wave_number), scenario)
@@ -518,7 +539,7 @@ def write_synthetic_data(
     for name, frame in (("jobseekers.parquet", data),
                         ("jobseeker_info.parquet", people.units),
                         ("truth_jobseekers.parquet", people.truth)):
-        files[name] = _write_parquet(frame, out / name)
+        files[name] = _write_parquet(outputs, frame, out / name)
     manifest = {
         "package": "kuntakokeilu-evaluation",
         "version": __version__,
@@ -533,10 +554,11 @@ def write_synthetic_data(
         "files": files,
     }
     path = out / "manifest.json"
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    outputs.write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path) -> dict[str, Any]:
-    frame.to_parquet(path, index=False, compression="zstd")
-    return {"sha256": sha256_file(path), "rows": len(frame), "columns": list(frame.columns)}
+def _write_parquet(outputs: Any, frame: pd.DataFrame, path: Path) -> dict[str, Any]:
+    tmp = outputs.write(path, lambda tmp: frame.to_parquet(tmp, index=False, compression="zstd"))
+    return {"sha256": sha256_file(tmp), "rows": len(frame), "columns": list(frame.columns)}

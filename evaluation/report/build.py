@@ -27,6 +27,7 @@ from nbconvert import HTMLExporter
 
 from evaluation.errors import InvalidOptionError, ReportError
 from evaluation.options import check_count
+from evaluation.outputs import Outputs, check_outputs
 from evaluation.report.warning_log import WARNINGS_FILE
 from evaluation.sources.files import sha256_file
 
@@ -88,8 +89,26 @@ def execute_notebook(path: Path, parameters: dict[str, Any], timeout: int = 600
     Raises
     ------
     ReportError
-        If a cell raises or times out (the message names the notebook and the error).
+        If a cell raises or times out: one line naming the notebook, the cell, the data
+        file the notebook read last (recorded by :func:`~evaluation.report.notebook.setup`
+        in ``OUT_DIR``, see :data:`~evaluation.report.notebook.DATA_READS_FILE`; else the
+        data directory) and the error.
     """
+    from evaluation.report.notebook import DATA_READS_FILE
+
+    reads = Path(parameters["OUT_DIR"]) / DATA_READS_FILE if "OUT_DIR" in parameters else None
+    if reads is not None:
+        reads.unlink(missing_ok=True)
+    try:
+        return _execute(path, parameters, timeout, reads)
+    finally:
+        if reads is not None:
+            reads.unlink(missing_ok=True)
+
+
+def _execute(path: Path, parameters: dict[str, Any], timeout: int, reads: Path | None
+             ) -> ExecutedChapter:
+    """Run the notebook (see :func:`execute_notebook`)."""
     notebook = nbformat.read(path, as_version=4)
     inject_parameters(notebook, parameters)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
@@ -99,8 +118,10 @@ def execute_notebook(path: Path, parameters: dict[str, Any], timeout: int = 600
         client.execute()
     except (CellExecutionError, CellTimeoutError) as exc:
         lines = _ANSI.sub("", str(exc)).strip().splitlines()
-        raise ReportError(f"notebook {path.name} failed in {_failed_cell(notebook)}: "
-                          f"{lines[-1] if lines else exc}") from exc
+        raise ReportError(f"notebook {path.name} failed in {_failed_cell(notebook)} on "
+                          f"{_data_read(reads, parameters)}: {lines[-1] if lines else exc}; "
+                          "check that file against the data schema in the README."
+                          ) from exc
     except (RuntimeError, OSError) as exc:  # the kernel did not start or died
         raise ReportError(f"could not run notebook {path.name}: the Jupyter kernel failed "
                           f"({exc}); check that ipykernel is installed in this environment."
@@ -108,6 +129,16 @@ def execute_notebook(path: Path, parameters: dict[str, Any], timeout: int = 600
     seconds = time.perf_counter() - started
     _check_outputs(path.name, notebook)
     return ExecutedChapter(path.name, notebook, seconds)
+
+
+def _data_read(reads: Path | None, parameters: dict[str, Any]) -> str:
+    """Name the data file a failed notebook read last (else the data directory)."""
+    names = []
+    if reads is not None and reads.is_file():
+        names = [line for line in reads.read_text(encoding="utf-8").splitlines() if line]
+    if names:
+        return f"data file {names[-1]}"
+    return f"the data in {parameters.get('DATA_DIR', 'the data directory')}"
 
 
 def _failed_cell(notebook: nbformat.NotebookNode) -> str:
@@ -232,7 +263,8 @@ def build_report(data_dir: str | Path, out_dir: str | Path, *, wave: int | None 
                  outcomes: list[str] | None = None, seed: int | None = None,
                  threshold: int = 5, notebooks_dir: str | Path | None = None,
                  timeout: int = 600, quiet: bool = False,
-                 validation: str | Path | None = None, validation_reps: int = 20) -> Path:
+                 validation: str | Path | None = None, validation_reps: int = 20,
+                 overwrite: bool = False) -> Path:
     """Execute every notebook on the data in ``data_dir``; write the report and a manifest.
 
     Parameters
@@ -259,6 +291,10 @@ def build_report(data_dir: str | Path, out_dir: str | Path, *, wave: int | None 
         the replications a previous build left there.
     validation_reps
         Replications of the reduced validation.
+    overwrite
+        Write into a non-empty ``out_dir`` that holds no earlier report. ``out_dir`` may
+        never hold the data or the validation run read; a directory it creates is removed
+        if the build fails.
 
     Returns
     -------
@@ -274,11 +310,66 @@ def build_report(data_dir: str | Path, out_dir: str | Path, *, wave: int | None 
     absent = [name for name in REPORT_ORDER if not (notebooks / name).is_file()]
     if absent:
         raise ReportError(f"notebooks {', '.join(absent)} are missing from {notebooks}.")
-    data_manifest = json.loads((data_dir / "manifest.json").read_text(encoding="utf-8"))
+    data_manifest = read_data_manifest(data_dir)
     parameters = report_parameters(data_dir, out_dir, data_manifest, wave=wave,
                                    outcomes=outcomes, seed=seed, threshold=threshold)
     check_count("validation_reps", validation_reps, 1)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_outputs({"--out": out_dir}, {"--data": data_dir, "--validation": validation},
+                  directories=("--out",))
+    if validation is not None and not Path(validation).is_dir():
+        raise ReportError(f"--validation {validation} is not a directory; pass the --out "
+                          "directory of a finished `evaluation validate` run.")
+    with Outputs() as outputs:
+        outputs.directory(out_dir, label="--out", overwrite=overwrite, owned=_holds_report)
+        return _build(outputs, data_dir, out_dir, notebooks, data_manifest, parameters,
+                      validation, validation_reps, timeout, quiet)
+
+
+def _holds_report(directory: Path) -> bool:
+    """Whether ``directory`` holds an earlier report (rebuilding it needs no --overwrite)."""
+    try:
+        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("report") == REPORT_FILE
+
+
+def read_data_manifest(data_dir: Path) -> dict[str, Any]:
+    """Read ``data_dir/manifest.json``, checking the fields the report uses.
+
+    Raises
+    ------
+    ReportError
+        If it is not JSON, not an object, or its ``jobseeker_wave`` or ``seed`` is not a
+        whole number (the message names the file and the field).
+    """
+    path = data_dir / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path} is not valid JSON ({exc}); restore the manifest written "
+                          "by `evaluation simulate` or `evaluation import-statfin`.") from exc
+    if not isinstance(manifest, dict):
+        raise ReportError(f"{path} holds a JSON {type(manifest).__name__}, not an object; "
+                          "restore the manifest written by `evaluation simulate` or "
+                          "`evaluation import-statfin`.")
+    for key, low in (("jobseeker_wave", 1), ("seed", 0)):
+        value = manifest.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not float(value).is_integer() or value < low:
+            raise ReportError(f"{path}: {key}={value!r} must be a whole number of at least "
+                              f"{low}; fix the manifest or pass --"
+                              f"{'wave' if key == 'jobseeker_wave' else 'seed'}.")
+    return manifest
+
+
+def _build(outputs: Outputs, data_dir: Path, out_dir: Path, notebooks: Path,
+           data_manifest: dict[str, Any], parameters: dict[str, Any],
+           validation: str | Path | None, validation_reps: int, timeout: int, quiet: bool
+           ) -> Path:
+    """Run the validation and the notebooks, stage the HTML and manifest (build_report)."""
     checked = _prepare_validation(out_dir, data_manifest, parameters, validation,
                                   validation_reps, quiet)
     shutil.rmtree(out_dir / "tables", ignore_errors=True)  # no stale tables or warnings
@@ -296,14 +387,15 @@ def build_report(data_dir: str | Path, out_dir: str | Path, *, wave: int | None 
     chapters = [executed[name] for name in REPORT_ORDER]
     title = "Municipal employment trials: impact evaluation"
     html_path = out_dir / REPORT_FILE
-    html_path.write_text(render_html(combine(chapters), title), encoding="utf-8")
+    html = render_html(combine(chapters), title)
+    outputs.write(html_path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
     manifest = report_manifest(data_dir, out_dir, data_manifest, parameters, chapters,
                                git_commit(notebooks))
     manifest["validation"] = checked
     if checked["source"] == "computed":
         manifest["rerun"]["report"] += f" --validation-reps {validation_reps}"
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n",
-                                           encoding="utf-8")
+    text = json.dumps(manifest, indent=2) + "\n"
+    outputs.write(out_dir / "manifest.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return html_path
 
 

@@ -26,6 +26,40 @@ from evaluation.estimators.results import minimum_detectable_effect
 from evaluation.report.study import Study
 from evaluation.report.warning_log import warning_lines
 
+#: File in ``OUT_DIR`` listing the data files a notebook read, in order (one per line), so
+#: that a failing notebook's error can name the file it was working on.
+DATA_READS_FILE = ".data-reads.txt"
+
+
+def track_data_reads(data_dir: str, out_dir: str) -> None:
+    """Record every file under ``data_dir`` that pandas reads in ``out_dir/DATA_READS_FILE``.
+
+    Wraps :func:`pandas.read_parquet` and :func:`pandas.read_csv` in this kernel (once);
+    the report builder names the last file in its error when a cell fails.
+    """
+    import functools
+    from pathlib import Path
+
+    root, log = Path(data_dir).resolve(), Path(out_dir) / DATA_READS_FILE
+    for name in ("read_parquet", "read_csv"):
+        reader = getattr(pd, name)
+        if getattr(reader, "_tracks_data_reads", False):
+            continue
+
+        @functools.wraps(reader)
+        def tracked(path: Any, *args: Any, __reader: Any = reader, **kwargs: Any) -> Any:
+            try:
+                target = Path(path).resolve()
+                if root in target.parents and log.parent.is_dir():
+                    with log.open("a", encoding="utf-8") as handle:
+                        handle.write(f"{target}\n")
+            except (TypeError, OSError):  # buffers and unwritable logs are not tracked
+                pass
+            return __reader(path, *args, **kwargs)
+
+        tracked._tracks_data_reads = True  # type: ignore[attr-defined]
+        setattr(pd, name, tracked)
+
 
 def _display(obj: Any) -> None:
     from IPython.display import display
@@ -64,6 +98,7 @@ def setup(data_dir: str, out_dir: str, wave: int, outcomes: Sequence[str], seed:
     plt.rcParams.update({"figure.dpi": 110, "font.size": 9})
     pd.set_option("display.float_format", float_format.format)
     pd.set_option("display.max_rows", 200)
+    track_data_reads(data_dir, out_dir)
     study = Study(data_dir, wave=wave, outcomes=outcomes, threshold=threshold, seed=seed,
                   out_dir=out_dir)
     study.warnings.install()

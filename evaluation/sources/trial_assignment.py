@@ -342,7 +342,7 @@ def _population_from_labour_force(municipal: pd.DataFrame, members: pd.Series,
 
 
 def write_municipal_extract(statfin_csv: str | Path, assignment_csv: str | Path,
-                            out_dir: str | Path) -> Path:
+                            out_dir: str | Path, *, overwrite: bool = False) -> Path:
     """Write a municipal extract from a StatFin 12r5 export and a trial assignment.
 
     This is what ``evaluation import-statfin --statfin FILE --trials FILE --out DIR`` runs.
@@ -354,7 +354,11 @@ def write_municipal_extract(statfin_csv: str | Path, assignment_csv: str | Path,
     assignment_csv
         Trial assignment CSV (see :func:`read_trial_assignment`).
     out_dir
-        Directory to write to (created if needed; files of the same name are replaced).
+        Directory to write to: created if needed; an existing one must be empty or hold an
+        earlier ``import-statfin`` extract unless ``overwrite`` is True. It may not hold
+        the inputs.
+    overwrite
+        Write into a non-empty directory that holds other files.
 
     Returns
     -------
@@ -370,27 +374,49 @@ def write_municipal_extract(statfin_csv: str | Path, assignment_csv: str | Path,
     ``time_index``, ``files`` with the sha256, rows and columns of each file) plus
     ``source`` (StatFin table), ``sources`` (name and sha256 of both inputs), ``months``,
     ``dropped_areas`` and ``population_source``. No time stamps are written, so the same
-    inputs give byte-identical files. The inputs are only read.
+    inputs give byte-identical files. The inputs are only read. Files are written through
+    :class:`~evaluation.outputs.Outputs` (complete or not at all; nothing is left behind
+    on failure).
     """
-    from evaluation import __version__
+    from evaluation.outputs import Outputs, check_outputs, manifest_command
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise StatFinError(f"output directory {str(out)!r} is an existing file; pass a "
                            "directory.")
+    check_outputs({"output directory": out}, {"StatFin file": statfin_csv,
+                                               "trial assignment": assignment_csv},
+                  directories=("output directory",))
     municipal = read_statfin_12r5(statfin_csv)
     assignment = read_trial_assignment(assignment_csv)
     panel = add_trial_columns(municipal, assignment)
     areas = trial_areas_table(assignment, municipal)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for name, frame in (("municipalities.parquet", panel), ("trial_areas.parquet", areas)):
-        frame = frame.copy()
-        frame.attrs = {}
-        target = out / name
-        frame.to_parquet(target, index=False, compression="zstd")
-        files[name] = {"sha256": sha256_file(target), "rows": len(frame),
-                       "columns": list(frame.columns)}
+    with Outputs() as outputs:
+        out = outputs.directory(
+            out, overwrite=overwrite,
+            owned=lambda path: manifest_command(path) == "evaluation import-statfin")
+        files = {}
+        for name, frame in (("municipalities.parquet", panel), ("trial_areas.parquet", areas)):
+            frame = frame.copy()
+            frame.attrs = {}
+            tmp = outputs.write(out / name, lambda target, f=frame: f.to_parquet(
+                target, index=False, compression="zstd"))
+            files[name] = {"sha256": sha256_file(tmp), "rows": len(frame),
+                           "columns": list(frame.columns)}
+        manifest = _extract_manifest(panel, municipal, areas, files, statfin_csv,
+                                     assignment_csv)
+        path = out / "manifest.json"
+        text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+        outputs.write(path, lambda target: target.write_text(text, encoding="utf-8"))
+    return path
+
+
+def _extract_manifest(panel: pd.DataFrame, municipal: pd.DataFrame, areas: pd.DataFrame,
+                      files: dict[str, object], statfin_csv: str | Path,
+                      assignment_csv: str | Path) -> dict[str, object]:
+    """Return the manifest of :func:`write_municipal_extract` (see its Notes)."""
+    from evaluation import __version__
+
     manifest = {
         "package": "kuntakokeilu-evaluation",
         "version": __version__,
@@ -410,6 +436,4 @@ def write_municipal_extract(statfin_csv: str | Path, assignment_csv: str | Path,
         },
         "files": files,
     }
-    path = out / "manifest.json"
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return path
+    return manifest

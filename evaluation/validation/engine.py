@@ -23,6 +23,7 @@ import pandas as pd
 
 from evaluation.errors import InvalidOptionError
 from evaluation.options import check_count, check_option, check_seed
+from evaluation.outputs import Outputs
 from evaluation.protocol import ResultMixin, Summary
 from evaluation.report.study import DEFAULT_OUTCOMES, Study
 from evaluation.report.warning_log import WarningLog, warning_lines
@@ -151,7 +152,14 @@ def _check_config(out: Path, config: ValidationConfig) -> None:
     path = out / CONFIG_FILE
     wanted = config.to_dict()
     if path.is_file():
-        found = json.loads(path.read_text())
+        try:
+            found = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as exc:
+            raise InvalidOptionError(f"{path} is not a readable validation config ({exc}); "
+                                     "remove it or pass another --out.") from exc
+        if not isinstance(found, dict):
+            raise InvalidOptionError(f"{path} is not a validation config (a JSON object); "
+                                     "remove it or pass another --out.")
         differ = sorted(k for k in wanted if found.get(k) != wanted[k])
         if differ:
             details = ", ".join(f"{k}: {found.get(k)!r} on disk, {wanted[k]!r} now"
@@ -184,7 +192,8 @@ def validate(out_dir: str | Path, *, scenario: str = "default", reps: int = 200,
              size: str = "small", seed: int = DEFAULT_SEED,
              designs: Sequence[str] | None = None,
              outcomes: Sequence[str] | None = None, workers: int = 1,
-             scheduler: Any = None, quiet: bool = False) -> ValidationRun:
+             scheduler: Any = None, quiet: bool = False,
+             overwrite: bool = False) -> ValidationRun:
     """Run (or resume) the design Monte Carlo and summarise it.
 
     Parameters
@@ -212,6 +221,9 @@ def validate(out_dir: str | Path, *, scenario: str = "default", reps: int = 200,
         replications then run on that cluster.
     quiet
         No progress bar on stderr.
+    overwrite
+        Start a run in a non-empty directory that holds no run (a directory holding a run,
+        ``config.json``, is resumed without it when the settings agree).
 
     Returns
     -------
@@ -233,7 +245,21 @@ def validate(out_dir: str | Path, *, scenario: str = "default", reps: int = 200,
                                  "cluster), not both.")
     config = ValidationConfig(scenario, size, int(seed), names,
                               tuple(DEFAULT_OUTCOMES if outcomes is None else outcomes))
-    out = Path(out_dir)
+    with Outputs(keep=_has_replications) as outputs:
+        out = outputs.directory(out_dir, label="--out", overwrite=overwrite,
+                                owned=lambda path: (path / CONFIG_FILE).is_file())
+        return _run(out, config, reps, scheduler, workers, quiet)
+
+
+def _has_replications(directory: Path) -> bool:
+    """Whether a failed run left finished replications (kept, so a rerun resumes)."""
+    return any(directory.rglob("rep-*.parquet"))
+
+
+def _run(out: Path, config: ValidationConfig, reps: int, scheduler: Any, workers: int,
+         quiet: bool) -> ValidationRun:
+    """Run the missing replications of ``config`` in ``out`` and summarise (see validate)."""
+    scenario = config.scenario
     directory = out / REPLICATIONS_DIR
     _check_config(out, config)
     directory.mkdir(parents=True, exist_ok=True)
