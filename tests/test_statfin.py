@@ -171,7 +171,10 @@ def test_long_export_without_some_measure_rows_gives_nan(tmp_path):
     ("Alue;Kuukausi;TYOTOSUUS\nKU091;2021M03;1\nKU091;2021M03;1\n",
      r"municipality KU091, month 2021M03 occurs more than once"),
     ("Alue;Kuukausi;TYOTOSUUS\nSSS;2021M03;1\nHelsinki;2021M03;1\n",
-     r"no municipality rows .* holds the areas SSS, HELSINKI"),
+     r"area codes in column Alue that are neither municipalities .*: 'HELSINKI' \(line 3\)\. "
+     r".*allow_unknown_codes=True"),
+    ("Alue;Kuukausi;TYOTOSUUS\nSSS;2021M03;1\nMK01;2021M03;1\n",
+     r"no municipality rows .* holds the areas SSS, MK01"),
     ("Alue;Kuukausi;Tiedot;v\nSSS;2021M03;TYOTOSUUS;x\nKU091;2021M03;TYOTOSUUS;12.5%\n",
      r"cannot read the number '12\.5%' on line 3 \(municipality KU091, month 2021M03, "
      r"TYOTOSUUS\)"),

@@ -11,7 +11,6 @@ Every problem raises :class:`~evaluation.errors.StatFinError`. Files are only re
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import re
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.errors import StatFinError
+from evaluation.sources._reading import check_file_kind, decode_text
 
 __all__ = [
     "canonical",
@@ -43,26 +43,16 @@ def norm(name: str) -> str:
 
 
 def _decode(path: str | Path, what: str) -> tuple[Path, str]:
-    """Return the path and the decoded text of a CSV file (never modifying it)."""
+    """Return the path and the decoded text of a CSV file (never modifying it).
+
+    The kind of file and its encoding are checked by
+    :func:`evaluation.sources._reading.check_file_kind` and
+    :func:`~evaluation.sources._reading.decode_text` (Excel, zip, binary and empty files are
+    errors; encodings other than UTF-8 are warned about), raising :class:`StatFinError`.
+    """
     file = Path(path)
-    if not file.is_file():
-        problem = "is a directory" if file.is_dir() else "does not exist"
-        raise StatFinError(f"{what} file {str(file)!r} {problem}; pass the path of the CSV "
-                           "file exported from StatFin or written by hand.")
-    raw = file.read_bytes()
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encodings: tuple[str, ...] = ("utf-16",)
-    elif raw.startswith(codecs.BOM_UTF8):
-        encodings = ("utf-8-sig",)
-    else:
-        encodings = ("utf-8", "cp1252", "latin-1")
-    for encoding in encodings:
-        try:
-            return file, raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise StatFinError(f"{what} file {str(file)!r} starts with a byte-order mark but is not "
-                       "valid Unicode; export it again as UTF-8.")
+    check_file_kind(file, "csv", f"{what} file", StatFinError)
+    return file, decode_text(file, file.read_bytes(), f"{what} file", StatFinError)[0]
 
 
 def canonical(field: str, aliases: Mapping[str, tuple[str, ...]]) -> str | None:

@@ -16,6 +16,7 @@ absent from a StatFin extract.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluation.errors import StatFinError
+from evaluation.errors import StatFinError, StatFinWarning
 from evaluation.messages import listing
 from evaluation.sources.csv_export import (
     canonical,
@@ -67,6 +68,11 @@ NIL_SYMBOL = "-"
 
 _KEY_COLUMNS = ("municipality", "name", "month", "t", "year")
 _MUNICIPALITY_CODE = re.compile(r"^KU\d{3}$")
+#: Codes of the other areas of table 12r5, dropped silently: the whole country (SSS),
+#: regions (MK01), ELY centres (ELY01), sub-regions (SK011), TE offices (TE01), AVI (AVI1).
+_OTHER_AREA_CODE = re.compile(r"^(SSS|MK\d{2}|ELY\d{1,2}|SK\d{3}|TE\d{2}|AVI\d{1,2})$")
+#: Measures that are counts (every measure but the unemployment rate, a percentage).
+_RATE_MEASURES = ("unemployment_rate",)
 _MONTH_LABEL = re.compile(r"^(\d{4})M(\d{2})$")
 
 # Accepted (normalised) spellings of the dimension columns: Finnish codes, English labels.
@@ -99,7 +105,7 @@ def _after_first_token(value: str) -> str:
 # --------------------------------------------------------------------------- StatFin 12r5
 
 
-def read_statfin_12r5(path: str | Path) -> pd.DataFrame:
+def read_statfin_12r5(path: str | Path, *, allow_unknown_codes: bool = False) -> pd.DataFrame:
     """Read a CSV export of StatFin table 12r5 into the municipal panel schema.
 
     Parameters
@@ -118,6 +124,12 @@ def read_statfin_12r5(path: str | Path) -> pd.DataFrame:
         without byte-order mark), UTF-16 with byte-order mark, or Latin-1/cp1252; delimiter
         ``;``, ``,`` or tab. In files delimited by ``;`` or tab a decimal comma is read
         (``9,5``). The file is only read, never modified.
+    allow_unknown_codes
+        Area codes that are neither municipalities (``KU`` + 3 digits) nor the other areas
+        of the table (``SSS``, ``MK01``, ``ELY01``, ``SK011``, ``TE01``, ``AVI1``) are an
+        error by default. With True their rows are dropped, with a
+        :class:`~evaluation.errors.StatFinWarning` listing them, and the codes are kept in
+        ``frame.attrs["unknown_area_codes"]``.
 
     Returns
     -------
@@ -129,8 +141,10 @@ def read_statfin_12r5(path: str | Path) -> pd.DataFrame:
         in panel order (``labour_force, jobseekers, unemployed, long_term_unemployed,
         unemployed_under25, unemployed_over50, unemployed_foreign, unemployment_rate,
         vacancies``). Confidential or impossible cells (``..``, ``...``, ``.``) and empty
-        cells are NaN; ``-`` (magnitude nil) is 0. A municipality-month missing from a long
-        export for some measure gets NaN for it. Rows of other areas (regions ``MK..``, ELY
+        cells are NaN, and a :class:`~evaluation.errors.StatFinWarning` counts them per
+        measure (``frame.attrs["missing_cells"]``, a dict measure -> count); ``-``
+        (magnitude nil) is 0. A municipality-month missing from a long export for some
+        measure gets NaN for it. Rows of other areas (regions ``MK..``, ELY
         centres, sub-regions, the whole country ``SSS``) are dropped;
         ``frame.attrs["dropped_areas"]`` holds how many distinct areas were dropped and
         ``frame.attrs["dropped_area_codes"]`` their codes.
@@ -140,9 +154,14 @@ def read_statfin_12r5(path: str | Path) -> pd.DataFrame:
     StatFinError
         The file is missing or not a CSV file; the ``Alue``/``Kuukausi`` columns are missing;
         a long export has no or several value columns; ``Tiedot`` codes or wide columns are
-        unknown; a month label is not of the form ``2021M03``; a municipality-month(-measure)
-        occurs twice; there are no municipality rows; or a cell is not a number.
+        unknown; an area code does not parse (unless ``allow_unknown_codes``); a month label
+        is not of the form ``2021M03``; a municipality-month(-measure) occurs twice; there
+        are no municipality rows; a cell is not a number; a count is negative or a rate lies
+        outside 0-100.
     """
+    if not isinstance(allow_unknown_codes, bool):
+        raise StatFinError(f"allow_unknown_codes={allow_unknown_codes!r} must be True or "
+                           "False.")
     fix = ("Export table 12r5 from StatFin with the variable codes (Alue, Kuukausi, Tiedot) "
            "as column headings, or rename the columns.")
     file, header, rows, lines, delimiter = read_export(
@@ -193,7 +212,10 @@ def read_statfin_12r5(path: str | Path) -> pd.DataFrame:
                                "remove one of them.")
 
     keep = per_unique(code, lambda c: bool(_MUNICIPALITY_CODE.fullmatch(c))).astype(bool)
-    dropped_codes = sorted(pd.unique(code[~keep]))
+    other = per_unique(code, lambda c: bool(_OTHER_AREA_CODE.fullmatch(c))).astype(bool)
+    unknown_codes = _unknown_codes(code, keep | other, lines, where, columns["Alue"],
+                                   allow_unknown_codes)
+    dropped_codes = sorted(pd.unique(code[~keep & other]))
     if not keep.any():
         raise StatFinError(
             f"{where} has no municipality rows (area codes KU + 3 digits such as KU091); it "
@@ -204,6 +226,7 @@ def read_statfin_12r5(path: str | Path) -> pd.DataFrame:
     lines, code, month, area = lines[keep], code[keep], month[keep], area[keep]
     names = _names(code, area, frame[label] if label else None)
     decimal_comma = delimiter != ","
+    missing_cells: dict[str, int] = {}
 
     if long_form:
         measure = measure[keep]
@@ -213,9 +236,13 @@ def read_statfin_12r5(path: str | Path) -> pd.DataFrame:
             frame[others[0]], lines, decimal_comma,
             lambda i: f"municipality {code[i]}, month {month[i]}, {measure[i]}",
             missing=MISSING_SYMBOLS, nil=NIL_SYMBOL)
+        column_of = pd.Series(measure).map(STATFIN_12R5_MEASURES).to_numpy(dtype=object)
+        for name in dict.fromkeys(column_of):
+            rows = column_of == name
+            _check_values(name, value[rows], lines[rows], code[rows], month[rows])
+            missing_cells[name] = int(np.isnan(value[rows]).sum())
         tidy = pd.DataFrame({"municipality": code, "month": month,
-                             "measure": pd.Series(measure).map(STATFIN_12R5_MEASURES),
-                             "value": value})
+                             "measure": column_of, "value": value})
         values = tidy.pivot(index=["municipality", "month"], columns="measure",
                             values="value").reset_index()
         values.columns.name = None
@@ -224,10 +251,13 @@ def read_statfin_12r5(path: str | Path) -> pd.DataFrame:
                           lambda r: f"municipality {r.m}, month {r.k}")
         values = pd.DataFrame({"municipality": code, "month": month})
         for column, tiedot in measure_of_column.items():
-            values[STATFIN_12R5_MEASURES[tiedot]] = parse_numbers(
+            name = STATFIN_12R5_MEASURES[tiedot]
+            values[name] = parse_numbers(
                 frame[column], lines, decimal_comma,
                 lambda i, c=column: f"municipality {code[i]}, month {month[i]}, {c}",
                 missing=MISSING_SYMBOLS, nil=NIL_SYMBOL)
+            _check_values(name, values[name].to_numpy(), lines, code, month)
+            missing_cells[name] = int(values[name].isna().sum())
 
     out = values.merge(names, on="municipality", how="left", validate="many_to_one")
     index = {m: month_index(pd.Period(f"{m[:4]}-{m[5:]}", "M")) for m in out["month"].unique()}
@@ -242,7 +272,54 @@ def read_statfin_12r5(path: str | Path) -> pd.DataFrame:
         out[column] = out[column].astype(np.float64)
     out.attrs["dropped_areas"] = len(dropped_codes)
     out.attrs["dropped_area_codes"] = dropped_codes
+    out.attrs["unknown_area_codes"] = unknown_codes
+    out.attrs["missing_cells"] = _report_missing(missing_cells, where)
     return out
+
+
+def _unknown_codes(code: np.ndarray, known: np.ndarray, lines: np.ndarray, where: str,
+                   column: str, allow: bool) -> list[str]:
+    """Area codes that do not parse: an error, or (``allow``) listed and warned about."""
+    if known.all():
+        return []
+    unknown = sorted(pd.unique(code[~known]))
+    shown = listing(f"{c!r} (line {lines[int(np.flatnonzero(code == c)[0])]})" for c in unknown)
+    if not allow:
+        raise StatFinError(
+            f"{where} has area codes in column {column} that are neither municipalities (KU + "
+            f"3 digits such as KU091) nor other StatFin areas (SSS, MK01, ELY01, SK011): "
+            f"{shown}. Export the areas with their codes, correct the codes, or pass "
+            "allow_unknown_codes=True to leave those rows out (they are then listed).")
+    warnings.warn(f"{where}: left out the rows of {len(unknown)} area code"
+                  f"{'s' * (len(unknown) > 1)} that do not parse: {shown} "
+                  "(allow_unknown_codes=True).", StatFinWarning, stacklevel=3)
+    return [str(c) for c in unknown]
+
+
+def _check_values(measure: str, values: np.ndarray, lines: np.ndarray, code: np.ndarray,
+                  month: np.ndarray) -> None:
+    """Reject negative counts and rates outside 0-100 (the first offending cell is named)."""
+    low, high = (0.0, 100.0) if measure in _RATE_MEASURES else (0.0, np.inf)
+    bad = (values < low) | (values > high)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        kind = ("a percentage between 0 and 100" if measure in _RATE_MEASURES
+                else "a count, never negative")
+        raise StatFinError(f"{measure} {values[i]:g} on line {lines[i]} (municipality "
+                           f"{code[i]}, month {month[i]}) is not {kind}; {int(bad.sum())} "
+                           f"such cell{'s' * (bad.sum() > 1)} in all. Correct the export "
+                           "(confidential cells are '..', not negative numbers).")
+
+
+def _report_missing(missing_cells: dict[str, int], where: str) -> dict[str, int]:
+    counts = {m: n for m, n in missing_cells.items() if n}
+    if counts:
+        total = sum(counts.values())
+        warnings.warn(f"{where}: {total} cell{'s' * (total > 1)} hold the StatFin symbols "
+                      ".. ... . (confidential or not applicable) or are empty and are read as "
+                      f"missing: {', '.join(f'{m} {n}' for m, n in counts.items())}.",
+                      StatFinWarning, stacklevel=3)
+    return counts
 
 
 def _month_label(value: str) -> str | None:

@@ -86,7 +86,8 @@ def read_trial_assignment(path: str | Path) -> pd.DataFrame:
     Raises
     ------
     StatFinError
-        The file is missing, lacks a required column or a population is not a number.
+        The file is missing, lacks a required column, a municipality code does not parse
+        (``KU49X``) or a population is not a number.
     """
     _, header, rows, lines, delimiter = read_export(
         path, "Trial assignment", _ASSIGNMENT_COLUMNS,
@@ -99,12 +100,24 @@ def read_trial_assignment(path: str | Path) -> pd.DataFrame:
         if column is None:
             continue
         values = np.array([row[header.index(column)].strip() for row in rows], dtype=object)
+        if role == "municipality":
+            _check_codes(values, lines, path)
         if role == "population":
             values = parse_numbers(values, lines, delimiter != ",",
                                    lambda i: f"population of {out['municipality'].iat[i]}",
                                    missing=MISSING_SYMBOLS, nil=NIL_SYMBOL)
         out[role] = values
     return out
+
+
+def _check_codes(values: np.ndarray, lines: np.ndarray, path: str | Path) -> None:
+    """Raise if a municipality code of the assignment file is neither KU091 nor 91."""
+    malformed = ~pd.Series(values, dtype=str).str.fullmatch(r"KU\d{3}|\d{1,3}|\s*").to_numpy()
+    if malformed.any():
+        shown = listing(f"{values[i]!r} (line {lines[i]})" for i in np.flatnonzero(malformed))
+        raise StatFinError(
+            f"Trial assignment file {str(path)!r} has municipality codes that do not parse: "
+            f"{shown}; write them as KU + 3 digits (KU091) or as the bare number (91).")
 
 
 def _assignment(assignment: pd.DataFrame) -> pd.DataFrame:
@@ -342,7 +355,8 @@ def _population_from_labour_force(municipal: pd.DataFrame, members: pd.Series,
 
 
 def write_municipal_extract(statfin_csv: str | Path, assignment_csv: str | Path,
-                            out_dir: str | Path, *, overwrite: bool = False) -> Path:
+                            out_dir: str | Path, *, overwrite: bool = False,
+                            allow_unknown_codes: bool = False) -> Path:
     """Write a municipal extract from a StatFin 12r5 export and a trial assignment.
 
     This is what ``evaluation import-statfin --statfin FILE --trials FILE --out DIR`` runs.
@@ -359,6 +373,10 @@ def write_municipal_extract(statfin_csv: str | Path, assignment_csv: str | Path,
         the inputs.
     overwrite
         Write into a non-empty directory that holds other files.
+    allow_unknown_codes
+        Leave out StatFin rows whose area code does not parse instead of stopping (see
+        :func:`~evaluation.sources.statfin.read_statfin_12r5`); the codes are listed in the
+        manifest's ``unknown_area_codes``.
 
     Returns
     -------
@@ -373,7 +391,8 @@ def write_municipal_extract(statfin_csv: str | Path, assignment_csv: str | Path,
     ``version``, ``command``, ``scenario`` and ``seed`` both null, ``n_municipalities``,
     ``time_index``, ``files`` with the sha256, rows and columns of each file) plus
     ``source`` (StatFin table), ``sources`` (name and sha256 of both inputs), ``months``,
-    ``dropped_areas`` and ``population_source``. No time stamps are written, so the same
+    ``dropped_areas``, ``unknown_area_codes``, ``missing_cells`` (StatFin cells read as
+    missing, per measure) and ``population_source``. No time stamps are written, so the same
     inputs give byte-identical files. The inputs are only read. Files are written through
     :class:`~evaluation.outputs.Outputs` (complete or not at all; nothing is left behind
     on failure).
@@ -387,7 +406,7 @@ def write_municipal_extract(statfin_csv: str | Path, assignment_csv: str | Path,
     check_outputs({"output directory": out}, {"StatFin file": statfin_csv,
                                                "trial assignment": assignment_csv},
                   directories=("output directory",))
-    municipal = read_statfin_12r5(statfin_csv)
+    municipal = read_statfin_12r5(statfin_csv, allow_unknown_codes=allow_unknown_codes)
     assignment = read_trial_assignment(assignment_csv)
     panel = add_trial_columns(municipal, assignment)
     areas = trial_areas_table(assignment, municipal)
@@ -428,6 +447,8 @@ def _extract_manifest(panel: pd.DataFrame, municipal: pd.DataFrame, areas: pd.Da
         "months": [panel.loc[panel["t"].idxmin(), "month"],
                    panel.loc[panel["t"].idxmax(), "month"]],
         "dropped_areas": int(municipal.attrs["dropped_areas"]),
+        "unknown_area_codes": list(municipal.attrs.get("unknown_area_codes", [])),
+        "missing_cells": dict(municipal.attrs.get("missing_cells", {})),
         "population_source": areas.attrs["population_source"],
         "time_index": "t = months since December 2009 (2010M01 = 1); cohort 0 = never treated",
         "sources": {
