@@ -168,7 +168,7 @@ register(EstimatorEntry(
     description="group-time ATT(g,t) and their aggregations (R did)"))
 register(EstimatorEntry(
     "sa", "evaluation.estimators.sun_abraham:SunAbraham", "Sun-Abraham", ("none", "event"),
-    {"small_sample": "small_sample", "weights": None}, comparison={},
+    {"small_sample": "small_sample", "weights": None, **_REGRESSION_INFERENCE}, comparison={},
     description="interaction-weighted event study (fixest sunab)"))
 register(EstimatorEntry(
     "bjs", "evaluation.estimators.imputation:ImputationDiD", "Imputation (BJS)",
