@@ -169,9 +169,6 @@ class StatFinWarning(EvaluationWarning):
     """A StatFin export held cells read as missing or codes left out on request."""
 
 
-class ManifestError(ReportError, ValueError):
-    """A data directory's manifest.json is not a JSON object of the documented keys."""
-
 
 class IdentificationWarning(EvaluationWarning):
     """Some estimates are not identified and were kept as NaN rows with the reason."""

@@ -245,7 +245,9 @@ class Study:
     @cached_property
     def manifest(self) -> dict[str, Any]:
         """The data directory's manifest (seed, scenario, file hashes)."""
-        return json.loads((self.data_dir / "manifest.json").read_text(encoding="utf-8"))
+        from evaluation.report.build import read_data_manifest  # checks JSON, wave, seed
+
+        return read_data_manifest(self.data_dir)
 
     @property
     def synthetic(self) -> bool:
