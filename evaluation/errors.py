@@ -169,6 +169,5 @@ class StatFinWarning(EvaluationWarning):
     """A StatFin export held cells read as missing or codes left out on request."""
 
 
-
 class IdentificationWarning(EvaluationWarning):
     """Some estimates are not identified and were kept as NaN rows with the reason."""
