@@ -10,7 +10,7 @@ import pytest
 from _builders import staggered_panel
 
 from evaluation import Panel
-from evaluation.errors import PanelError
+from evaluation.errors import NonAbsorbingTreatmentError, PanelError
 from evaluation.estimators.bacon import (
     ALWAYS_LABEL,
     EARLIER_VS_LATER,
@@ -227,9 +227,10 @@ def test_switching_treatment_is_refused():
     data["status"] = ((data["cohort"] > 0) & (data["time"] >= data["cohort"])).astype(int)
     data.loc[(data["unit"] == 3) & (data["time"] == 3), "status"] = 0
     panel = Panel(data, unit="unit", time="time", outcome="y", status="status")
-    with pytest.raises(PanelError, match=r"absorbing \(staggered\) adoption only, but the "
-                                         r"status of 1 unit switches off again \(e\.g\. unit "
-                                         r"3: 0101\)\. Use twfe_weights\(panel\)"):
+    with pytest.raises(NonAbsorbingTreatmentError,
+                       match=r"absorbing \(staggered\) adoption only, but the status of 1 "
+                             r"unit switches off again \(e\.g\. unit 3: 0101\)\. Use "
+                             r"twfe_weights\(panel\).*panel\.restrict_to_first_spell"):
         bacon_decomposition(panel)
 
 

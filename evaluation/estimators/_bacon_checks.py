@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evaluation.errors import PanelError
+from evaluation.errors import NonAbsorbingTreatmentError, PanelError
 from evaluation.messages import fmt, plural
 from evaluation.panel import Panel
 
@@ -42,20 +42,27 @@ def require_diagnosable(panel: Panel, what: str) -> None:
                          "never_treated coding).")
 
 
-def require_absorbing(panel: Panel, what: str) -> None:
-    """Raise :class:`PanelError` when a unit's treatment switches off (non-absorbing)."""
+def require_staggered_adoption(panel: Panel, what: str) -> None:
+    """Raise :class:`NonAbsorbingTreatmentError` when a unit's treatment switches off."""
     status = panel.status_wide()
     absorbing = np.arange(panel.n_periods)[None, :] >= panel.unit_cohort[:, None]
     switching = np.flatnonzero((status != absorbing).any(axis=1))
     if switching.size:
         unit = switching[0]
         path = "".join(str(int(v)) for v in status[unit])
-        raise PanelError(
+        raise NonAbsorbingTreatmentError(
             f"{what} applies to absorbing (staggered) adoption only, but the status of "
             f"{plural(switching.size, 'unit')} switches off again (e.g. unit "
             f"{fmt(panel.units[unit])}: {path}). Use twfe_weights(panel), whose de "
-            "Chaisemartin-D'Haultfoeuille weights cover any binary treatment, or recode the "
-            "treatment as the first treatment spell.")
+            "Chaisemartin-D'Haultfoeuille weights cover any binary treatment, or decompose "
+            "an absorbing window: panel.restrict_to_first_spell(end=...) with end the "
+            "earliest end of a first spell keeps the panel balanced.")
+
+
+def window_info(panel: Panel) -> dict[str, str]:
+    """Return ``{"window": ...}`` for a panel cut to a window, else an empty dict."""
+    window = getattr(panel, "window", None)
+    return {} if window is None else {"window": str(window)}
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,10 @@ from evaluation.errors import EvaluationError, PanelError
 from evaluation.estimators._bacon_checks import (
     TreatmentGroups,
     identity_tolerance,
-    require_absorbing,
     require_diagnosable,
+    require_staggered_adoption,
     static_twfe_coefficient,
+    window_info,
 )
 from evaluation.panel import Panel
 from evaluation.protocol import ResultMixin, Summary, new_axes
@@ -152,9 +153,11 @@ def bacon_decomposition(panel: Panel) -> BaconDecomposition:
     Raises
     ------
     PanelError
-        If the panel is unbalanced, has no cohort or status, no treated unit, a status that
-        switches off, or no variation in treatment beyond the fixed effects (one adoption
-        date and no never- or always-treated units).
+        If the panel is unbalanced, has no cohort or status, no treated unit, or no
+        variation in treatment beyond the fixed effects (one adoption date and no never- or
+        always-treated units).
+    NonAbsorbingTreatmentError
+        If some unit's status switches off (a :class:`PanelError` too).
     EvaluationError
         If the weights do not sum to one or do not reproduce the TWFE coefficient to
         :math:`10^{-10}` (relative to the largest estimate): a numerical failure that
@@ -192,7 +195,7 @@ def bacon_decomposition(panel: Panel) -> BaconDecomposition:
     """
     what = "the Goodman-Bacon decomposition"
     require_diagnosable(panel, what)
-    require_absorbing(panel, what)
+    require_staggered_adoption(panel, what)
     groups = TreatmentGroups.of(panel)
     first = np.where(groups.paths.any(axis=1), groups.paths.argmax(axis=1), -1)
     never = np.flatnonzero(first == -1)
@@ -229,7 +232,8 @@ def bacon_decomposition(panel: Panel) -> BaconDecomposition:
             "cohorts": int(timing.size), "never-treated units": int(groups.units[never].sum()),
             "always-treated units": int(groups.units[always].sum()),
             "unit weights": "no" if panel.unit_weights is None else panel.weights,
-            "weights sum - 1": weight_gap, "weighted sum - TWFE": twfe_gap}
+            "weights sum - 1": weight_gap, "weighted sum - TWFE": twfe_gap,
+            **window_info(panel)}
     return BaconDecomposition(table=table, twfe=twfe, info=info)
 
 

@@ -24,6 +24,7 @@ from evaluation.estimators._bacon_checks import (
     identity_tolerance,
     require_diagnosable,
     static_twfe_coefficient,
+    window_info,
 )
 from evaluation.messages import fmt_list
 from evaluation.panel import Panel
@@ -199,9 +200,12 @@ def twfe_weights(panel: Panel) -> TWFEWeights:
     Parameters
     ----------
     panel
-        A balanced panel with a cohort or a 0/1 status column (the treatment may switch
-        off: cells are then groups of units with the same treatment path). Unit weights
-        are supported (the weighted regression's weights).
+        A balanced panel with a cohort or a 0/1 status column. The treatment may switch
+        off: cells are then groups of units with the same treatment path, and the
+        coefficient is that of the plain regression of the outcome on the status with unit
+        and period effects (the paper's :math:`\hat\beta_{fe}`), which
+        :class:`~evaluation.estimators.did.TwoWayFixedEffects` refuses to fit on such a
+        panel. Unit weights are supported (the weighted regression's weights).
 
     Returns
     -------
@@ -247,7 +251,7 @@ def twfe_weights(panel: Panel) -> TWFEWeights:
     Y_{g,t} / \sum_{g,t}N_{g,t}\hat\varepsilon_{g,t}D_{g,t}` (any outcome) is checked
     against the regression of :func:`~evaluation.estimators.did.fit_two_way`.
     """
-    require_diagnosable(panel, "the TWFE weights")
+    require_diagnosable(panel, "twfe_weights")
     twfe = static_twfe_coefficient(panel)  # raises PanelError without variation in treatment
     groups = TreatmentGroups.of(panel)
     residual = groups.residuals()
@@ -270,7 +274,7 @@ def twfe_weights(panel: Panel) -> TWFEWeights:
             "treated cells": len(table),
             "absorbing": "path" not in table,
             "unit weights": "no" if panel.unit_weights is None else panel.weights,
-            "cell formula - TWFE": twfe_gap}
+            "cell formula - TWFE": twfe_gap, **window_info(panel)}
     return TWFEWeights(table=table, twfe=twfe, sigma_fe=sigma_fe,
                        underline_sigma_fe=sign_reversal_spread(share, normalised, twfe),
                        info=info)
