@@ -35,6 +35,7 @@ interrupted. No command overwrites its inputs or a foreign non-empty directory (
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import sys
 import tempfile
@@ -98,7 +99,7 @@ def _write_csv(tables: dict[str, object]) -> None:
 
 
 def _estimate(args: argparse.Namespace) -> int:
-    from evaluation.estimators._identification import check_estimates
+    from evaluation.estimators._identification import check_estimates, check_periods
     from evaluation.estimators.registry import estimate_table
     from evaluation.options import check_alpha, check_seed
     from evaluation.sources.files import load_estimation_data
@@ -110,6 +111,7 @@ def _estimate(args: argparse.Namespace) -> int:
     wanted = [args.unit, args.time, args.cohort, args.outcome, *covariates,
               *[c for c in (args.cluster, args.weights) if c]]
     data = load_estimation_data(args.data, wanted, args.where)
+    check_periods(data, args.time)
     table = estimate_table(
         data, unit=args.unit, time=args.time, cohort=args.cohort, outcome=args.outcome,
         never_treated=_never_treated(args.never_treated), covariates=covariates,
@@ -383,6 +385,9 @@ _CLI_WORDING = (
     (re.compile(r"replace infinite values with NaN and pass missing='drop'"),
      "drop these rows with --where (e.g. --where \"abs(COLUMN) < inf\")"),
     (re.compile(r"; no rows remain after missing='drop'"), ""),
+    (re.compile(r"pass never_treated=(.+?) \(with the default never_treated=np\.nan only "
+                r"missing cohorts mean never treated\)"),
+     r"pass --never-treated \1 (by default only missing cohorts mean never treated)"),
 )
 
 
@@ -402,10 +407,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     prog = f"evaluation {args.command}"
+    issued: list[str] = []
     with warnings.catch_warnings():
-        warnings.showwarning = _one_line_warning
+        warnings.showwarning = functools.partial(_one_line_warning, issued)
         try:
-            return args.func(args)
+            _check_paths_given(args)
+            status = args.func(args)
+            for line in dict.fromkeys(issued):  # each distinct warning once, after success
+                print(line, file=sys.stderr)
+            return status
         except (EvaluationError, OSError) as exc:
             message = cli_wording(" ".join(str(exc).split()))
             print(f"{prog}: error: {message}", file=sys.stderr)
@@ -428,10 +438,25 @@ def _save_traceback(prog: str) -> str:
     return handle.name
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Print warnings as one line on stderr (no source lines) for command-line users."""
+def _one_line_warning(issued: list[str], message, category, filename, lineno, file=None,
+                      line=None) -> None:
+    """Collect a warning as one line (no source lines), printed when the command succeeds.
+
+    A failing command prints only its error line: the warnings that led to it are part of
+    the diagnosis the error gives.
+    """
     text = " ".join(str(message).split())
-    print(f"evaluation: warning ({category.__name__}): {text}", file=sys.stderr)
+    issued.append(f"evaluation: warning ({category.__name__}): {text}")
+
+
+def _check_paths_given(args: argparse.Namespace) -> None:
+    """Refuse empty output paths (``--out ""`` would mean the working directory)."""
+    from evaluation.outputs import check_path_given
+
+    for name in ("out", "output", "balance"):
+        value = getattr(args, name, None)
+        if value is not None:
+            check_path_given(f"--{name}", value)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -62,6 +62,10 @@ class Case:
         contain (successes with a warning); empty: no requirement.
     outputs
         Paths (relative to the temp directory) a successful run may create or replace.
+    modified
+        Inputs a successful run may change (e.g. a directory written with --overwrite).
+    links
+        ``(link, target)`` symlinks to create after the fixtures (relative paths).
     call
         For ``command="api"``: a function of the temp directory; its exception (if any) is
         turned into status 2 with ``str(exc)`` as the one stderr line.
@@ -79,6 +83,7 @@ class Case:
     call: Callable[[Path], Any] | None = None
     error: type[BaseException] | None = None
     modified: tuple[str, ...] = field(default=())
+    links: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -243,6 +248,16 @@ FIXTURES: dict[str, Callable[[], bytes]] = {
     "file": lambda: b"a plain file\n",
     **_report_dir({"seed": 1, "jobseeker_wave": 3, "scenario": {"name": "default"}}),
 }
+FIXTURES.update({
+    "foreign/notes.txt": lambda: b"my own notes\n",
+    "extract/municipalities.parquet": lambda: _parquet_bytes(tiny_panel()),
+    "extract/manifest.json": _report_manifest({"command": "evaluation import-statfin"}),
+    "run/config.json": _report_manifest({"scenario": "default", "size": "report", "seed": 1,
+                                         "designs": ["overall"], "outcomes": ["employed"]}),
+    "badrun/config.json": _report_manifest("{not json"),
+    "oldreport/manifest.json": _report_manifest({"report": "teas_report.html"}),
+    "oldreport/teas_report.html": lambda: b"<html></html>\n",
+})
 #: Report data directories whose manifests are broken (each replaces ``data/manifest.json``).
 REPORT_MANIFESTS: dict[str, Any] = {
     "not_json": "{this is not json",
@@ -261,6 +276,9 @@ def write_fixtures(root: Path, names: Sequence[str]) -> None:
     for name in names:
         prefix = name.rstrip("/") + "/"
         group = [key for key in FIXTURES if key.startswith(prefix)] or [name]
+        if name.endswith("/") and name not in FIXTURES and group == [name]:
+            (root / name).mkdir(parents=True, exist_ok=True)  # an empty directory
+            continue
         for key in group:
             target = root / key
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -294,6 +312,8 @@ def run_case(case: Case, root: Path, monkeypatch: Any, capsys: Any,
 
     monkeypatch.chdir(root)
     write_fixtures(root, case.files)
+    for link, target in case.links:
+        (root / link).symlink_to(target)
     if prepare is not None:
         prepare(root)
     before = snapshot(root)
@@ -306,7 +326,7 @@ def run_case(case: Case, root: Path, monkeypatch: Any, capsys: Any,
         except BaseException as exc:
             escaped = None if case.error and isinstance(exc, case.error) else exc
             status = 2
-            print(" ".join(str(exc).split()), file=sys.stderr)
+            print(f"{type(exc).__name__}: {' '.join(str(exc).split())}", file=sys.stderr)
     else:
         argv = [arg.replace("{tmp}", str(root)) for arg in case.argv]
         try:
@@ -342,17 +362,21 @@ def problems(case: Case, outcome: Outcome) -> list[str]:
             found.append(f"unclear error: {case.message!r} not in {lines[0]!r}")
     elif case.status == 0 and case.message and not any(case.message in x for x in lines):
         found.append(f"unclear error: no stderr line contains {case.message!r}: {lines!r}")
+    allowed = set(case.outputs) if outcome.status == 0 else set()
     changed = [k for k, v in outcome.before.items()
                if outcome.after.get(k) != v and k not in case.modified
-               and k not in case.outputs]
+               and not _under(k, allowed)]
     if changed:
         found.append(f"input modified: {changed}")
-    allowed = set(case.outputs) if outcome.status == 0 else set()
-    new = [k for k in outcome.after if k not in outcome.before
-           and not any(k == a or k.startswith(a.rstrip("/") + "/") for a in allowed)]
+    new = [k for k in outcome.after if k not in outcome.before and not _under(k, allowed)]
     if new:
         found.append(f"leftover: {new}")
     return found
+
+
+def _under(path: str, allowed: set[str]) -> bool:
+    """Whether ``path`` is one of ``allowed`` or inside one of them."""
+    return any(path == a or path.startswith(a.rstrip("/") + "/") for a in allowed)
 
 
 def category(problem: str) -> str:

@@ -98,6 +98,22 @@ def diagnose(data: pd.DataFrame, *, unit: str, time: str, cohort: str, outcome: 
     return reasons
 
 
+def check_periods(data: pd.DataFrame, time: str) -> None:
+    """Raise :class:`IdentificationError` if the data hold fewer than two periods.
+
+    Checked before the panel is built, whose cohort checks would otherwise blame the
+    cohorts (every cohort lies outside a one-period grid).
+    """
+    if time not in data.columns:
+        return  # the panel names the missing column
+    periods = data[time].dropna().unique()
+    if len(periods) < 2:
+        seen = fmt(periods[0]) if len(periods) else "none"
+        raise IdentificationError(
+            f"the data hold a single period ({time} = {seen}); effects need at least one "
+            "period before and one after treatment starts. Check --data and --where.")
+
+
 def collinear_covariates(data: pd.DataFrame, covariates: Sequence[str]) -> list[str]:
     """Return the covariates that are constant or a linear combination of the ones before them."""
     found: list[str] = []
