@@ -8,6 +8,9 @@ Public entry points:
 * :func:`match` and :class:`MatchResult` — matched comparison groups and balance
   (:mod:`evaluation.matching`);
 * :mod:`evaluation.estimators` — the estimators, their registry and results;
+* :func:`bacon_decomposition` and :func:`twfe_weights` — what the static two-way
+  fixed-effects coefficient averages (Goodman-Bacon 2x2 comparisons; de Chaisemartin-
+  D'Haultfoeuille weights);
 * :mod:`evaluation.report` — the report: study design, chapter tables, notebooks, build.
 
 Layers point down only: ``cli`` -> ``report`` -> ``estimators`` / ``matching`` -> ``panel``
@@ -20,6 +23,8 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below are imported lazily (fast start-up of the CLI)
+    from evaluation.estimators.bacon import bacon_decomposition
+    from evaluation.estimators.twfe_weights import twfe_weights
     from evaluation.matching import MatchResult, match
     from evaluation.panel import Panel
     from evaluation.simulate import (
@@ -36,7 +41,9 @@ _LAZY = {"Panel": "evaluation.panel", "match": "evaluation.matching",
          "SimulatedPanel": "evaluation.simulate", "get_scenario": "evaluation.simulate",
          "simulate_jobseekers": "evaluation.simulate",
          "simulate_municipalities": "evaluation.simulate",
-         "write_synthetic_data": "evaluation.simulate"}
+         "write_synthetic_data": "evaluation.simulate",
+         "bacon_decomposition": "evaluation.estimators.bacon",
+         "twfe_weights": "evaluation.estimators.twfe_weights"}
 
 
 def __getattr__(name: str) -> Any:
@@ -58,9 +65,11 @@ __all__ = [
     "Scenario",
     "SimulatedPanel",
     "__version__",
+    "bacon_decomposition",
     "get_scenario",
     "match",
     "simulate_jobseekers",
     "simulate_municipalities",
+    "twfe_weights",
     "write_synthetic_data",
 ]
