@@ -124,6 +124,68 @@ def check_flag(name: str, value: Any) -> bool:
     return value
 
 
+#: Most bootstrap or permutation draws accepted: beyond this the Monte Carlo error of a
+#: p-value (at most 0.5/sqrt(draws) = 0.0005) is negligible and memory and time are not.
+MAX_DRAWS = 1_000_000
+
+
+def check_draws(name: str, value: Any) -> int:
+    r"""Return a number of random draws: a whole number from 1 to :data:`MAX_DRAWS`.
+
+    Raises
+    ------
+    InvalidOptionError
+        For booleans, non-integers, numbers below 1 and above :data:`MAX_DRAWS`.
+
+    Notes
+    -----
+    The Monte Carlo standard error of a p-value :math:`p` from :math:`B` draws is
+    :math:`\sqrt{p(1-p)/B} \le 0.5/\sqrt B`, 0.0005 at the upper bound.
+    """
+    count = check_count(name, value, 1)
+    if count > MAX_DRAWS:
+        raise InvalidOptionError(f"{name}={value!r} is more draws than {MAX_DRAWS:,}; the "
+                                 "Monte Carlo error is already below 0.0005 there. Use 999 to "
+                                 "9999 draws.")
+    return count
+
+
+def check_caliper(name: str, value: Any, *, optional: bool = True) -> float | None:
+    """Return a caliper width: a finite number greater than 0 (or None when ``optional``).
+
+    Raises
+    ------
+    InvalidOptionError
+        For booleans, non-numbers, NaN, infinity, zero and negative numbers.
+    """
+    if optional and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+            math.isfinite(value) and value > 0):
+        raise InvalidOptionError(f"{name}={value!r} must be a finite number greater than 0 "
+                                 "(a width in standard deviations of the score, e.g. 0.2); "
+                                 "leave it unset for no caliper.")
+    return float(value)
+
+
+def check_anticipation(name: str, value: Any, n_periods: int | None = None) -> int:
+    """Return a number of anticipation periods: a whole number >= 0 below ``n_periods``.
+
+    Raises
+    ------
+    InvalidOptionError
+        For booleans, non-integers and negative numbers, and (when ``n_periods`` is given)
+        for at least as many anticipation periods as the panel has periods, which leaves no
+        period before treatment to compare with.
+    """
+    count = check_count(name, value, 0)
+    if n_periods is not None and count >= n_periods:
+        raise InvalidOptionError(f"{name}={value!r} is not smaller than the {n_periods} "
+                                 "periods of the panel, so no period before (anticipated) "
+                                 "treatment is left; use a smaller number (usually 0 or 1).")
+    return count
+
+
 def _integer(name: str, value: Any) -> Any:
     if not _is_integer(value):
         raise InvalidOptionError(f"{name}={value!r} must be a whole number.")
@@ -134,7 +196,7 @@ def _integer(name: str, value: Any) -> Any:
 FIELD_RULES: dict[str, Callable[[str, Any], Any]] = {
     "alpha": check_alpha,
     "seed": check_seed,
-    "draws": lambda name, value: check_count(name, value, 1),
+    "draws": check_draws,
     "anticipation": lambda name, value: check_count(name, value, 0),
     "leads": lambda name, value: check_count(name, value, 1, optional=True),
     "lags": lambda name, value: check_count(name, value, 1, optional=True),
