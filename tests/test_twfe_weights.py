@@ -125,6 +125,18 @@ def test_sign_reversal_formula_solves_corollary_one_program(seed):
     assert closed == pytest.approx(_qp_spread(share, weight, beta), rel=1e-5)
 
 
+def test_summary_explains_an_undefined_sign_reversal_measure():
+    # With never-treated units and equal shares, cohort (2) x periods has no negative weight.
+    data = two_unit_panel({1: [0, 1, 1, 1], 2: [0, 0, 0, 0]}).assign(
+        cohort=lambda d: d["cohort"].where(d["unit"] == 1, 0))
+    result = twfe_weights(staggered_panel(data))
+    assert result.n_negative == 0 and np.isnan(result.underline_sigma_fe)
+    assert np.allclose(result.table["weight"], 1 / 3, atol=1e-14)
+    assert np.isnan(result.sigma_fe)  # equal weights: sigma(w) = 0
+    assert "compatible): not defined (no negative weight" in str(result.summary())
+    assert "compatible): not defined (all weights equal" in str(result.summary())
+
+
 def test_sign_reversal_is_undefined_without_negative_weights():
     share = np.full(4, 0.25)
     assert np.isnan(sign_reversal_spread(share, np.array([0.5, 1.0, 1.0, 1.5]), 1.0))

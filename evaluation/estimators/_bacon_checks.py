@@ -97,7 +97,12 @@ class TreatmentGroups:
     def of(cls, panel: Panel) -> TreatmentGroups:
         """Group the units of a balanced ``panel`` by their treatment path."""
         status = panel.status_wide().astype(np.int8)
-        paths, inverse = np.unique(status, axis=0, return_inverse=True)
+        if panel.n_periods <= 62:  # one exact int64 code per path: a fast 1-d unique
+            codes = status.astype(np.int64) @ (np.int64(1) << np.arange(panel.n_periods))
+            _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+            paths = status[first]
+        else:
+            paths, inverse = np.unique(status, axis=0, return_inverse=True)
         inverse = np.asarray(inverse).ravel()
         weight = np.ones(panel.n_units) if panel.unit_weights is None else panel.unit_weights
         mass = np.bincount(inverse, weights=weight, minlength=len(paths))

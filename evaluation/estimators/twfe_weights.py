@@ -163,9 +163,12 @@ class TWFEWeights(ResultMixin):
         """Positive and negative weights, the sensitivity measures, and the cell table."""
         notes = [f"TWFE coefficient: {self.twfe:.6g} = sum of W(g,t) ATT(g,t) over "
                  f"{len(self.table)} treated cells under parallel trends",
-                 f"sigma_fe (ATT = 0 compatible): {self.sigma_fe:.6g}",
-                 f"underline sigma_fe (all ATT(g,t) of the opposite sign compatible): "
-                 f"{self.underline_sigma_fe:.6g}"]
+                 "sigma_fe (ATT = 0 compatible): "
+                 + (f"{self.sigma_fe:.6g}" if np.isfinite(self.sigma_fe)
+                    else "not defined (all weights equal: TWFE estimates the ATT)"),
+                 "underline sigma_fe (all ATT(g,t) of the opposite sign compatible): "
+                 + (f"{self.underline_sigma_fe:.6g}" if np.isfinite(self.underline_sigma_fe)
+                    else "not defined (no negative weight, or a zero coefficient)")]
         notes += [f"{key}: {value}" for key, value in self.info.items()]
         return Summary("de Chaisemartin-D'Haultfoeuille weights of the static TWFE "
                        "coefficient", self.overview(), tuple(notes), tuple(self.warnings),
