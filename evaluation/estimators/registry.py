@@ -26,6 +26,7 @@ import pandas as pd
 
 from evaluation.errors import InvalidOptionError
 from evaluation.estimators.results import ESTIMATE_COLUMNS, EstimationResult
+from evaluation.options import check_option
 from evaluation.panel import Panel
 
 #: Every value of ``--aggregate`` (what each one means is in :func:`estimate_table`).
@@ -193,8 +194,10 @@ def estimate_table(
     *,
     unit: str,
     time: str,
-    cohort: str,
+    cohort: str | None = None,
     outcome: str,
+    treatment: str | None = None,
+    window: str | None = None,
     never_treated: object = float("nan"),
     covariates: Sequence[str] = (),
     estimator: str = "cs",
@@ -212,6 +215,13 @@ def estimate_table(
         Long panel.
     unit, time, cohort, outcome, never_treated, cluster
         Roles of the :class:`~evaluation.panel.Panel`.
+    treatment
+        Optional 0/1 treatment-status column (the Panel's ``status``; with it ``cohort`` may
+        be omitted). Estimators that assume absorbing treatment refuse a status that
+        switches off (:class:`~evaluation.errors.NonAbsorbingTreatmentError`).
+    window
+        ``"first-spell"``: estimate on each unit's first treatment spell
+        (:meth:`~evaluation.panel.Panel.restrict_to_first_spell`); None: the whole panel.
     covariates, weights
         Covariate columns and a sampling-weight column (estimators that use them).
     estimator
@@ -240,9 +250,12 @@ def estimate_table(
         options = {**options, "se": None}
         _check_randomization(estimator, aggregate, cluster)
     entry.check(aggregate, {**options, "covariates": list(covariates), "weights": weights})
+    check_option("window", window, (None, "first-spell"))
     panel = Panel(data, unit=unit, time=time, outcome=outcome, cohort=cohort,
-                  never_treated=never_treated, covariates=list(covariates), cluster=cluster,
-                  weights=weights)
+                  status=treatment, never_treated=never_treated,
+                  covariates=list(covariates), cluster=cluster, weights=weights)
+    if window == "first-spell":
+        panel = panel.restrict_to_first_spell()
     frame = entry.estimate(panel, aggregate, alpha, **options).to_frame()
     table = frame[ESTIMATE_COLUMNS + (["df"] if "df" in frame else [])]
     if randomization:
