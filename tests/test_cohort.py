@@ -191,6 +191,15 @@ def test_the_rule_in_order(p_value, placebo_p, bias_share, coverage, expected):
     assert row["validation"] == "(verdict)"
 
 
+def test_a_null_result_quotes_the_overall_tables_t_based_mde():
+    from evaluation.estimators.results import minimum_detectable_effect
+
+    overall = _overall(0.30).assign(mde=float(minimum_detectable_effect(0.01, df=14)))
+    row = headline_conclusions(overall, _robust(0.40), _validation()).iloc[0]
+    assert row["mde"] == pytest.approx(0.0301284, rel=1e-5)  # t(14) quantiles, not 2.80 SE
+    assert "effects beyond ±0.03013 would have been found" in row["conclusion"]
+
+
 def test_without_a_validation_run_nothing_is_concluded():
     row = headline_conclusions(_overall(0.001)).iloc[0]
     assert row["validation"] == "not validated"

@@ -27,15 +27,35 @@ ESTIMATE_COLUMNS = ["estimator", "aggregation", "term", "group", "time", "event_
 
 
 def minimum_detectable_effect(std_error: np.ndarray | float, alpha: float = 0.05,
-                              power: float = 0.80) -> np.ndarray | float:
+                              power: float = 0.80, df: np.ndarray | float | None = None
+                              ) -> np.ndarray | float:
     r"""Smallest true effect a two-sided test of level ``alpha`` detects with ``power``.
+
+    Parameters
+    ----------
+    std_error
+        Standard error of the estimate.
+    alpha, power
+        Level of the test and the power wanted.
+    df
+        Degrees of freedom of a :math:`t` reference distribution (None or NaN: normal),
+        e.g. the ``df`` column of a table with CR2 or cluster-jackknife intervals.
 
     Notes
     -----
     :math:`MDE = (z_{1-\alpha/2} + z_{power})\,\widehat{se}`; 2.80 standard errors for a
-    5 % test with 80 % power (Bloom 1995).
+    5 % test with 80 % power (Bloom 1995). With :math:`\nu` degrees of freedom the
+    quantiles are those of :math:`t_\nu` (3.01 standard errors with :math:`\nu = 14`).
     """
-    return (ndtri(1 - alpha / 2) + ndtri(power)) * std_error
+    normal = ndtri(1 - alpha / 2) + ndtri(power)
+    if df is None:
+        return normal * std_error
+    nu = np.asarray(df, dtype=float)
+    has = np.isfinite(nu) & (nu > 0)
+    safe = np.where(has, nu, 1.0)
+    factor = np.where(has, stdtrit(safe, 1 - alpha / 2) + stdtrit(safe, power), normal)
+    out = factor * np.asarray(std_error, dtype=float)
+    return float(out) if out.ndim == 0 else out
 
 
 def normal_inference(estimate: np.ndarray, std_error: np.ndarray, alpha: float

@@ -185,7 +185,8 @@ def effect_sentence(row: pd.Series, unit: str = "") -> str:
     if row["p_value"] < 0.05:
         verdict = "statistically significant at the 5 % level"
     else:
-        mde = float(minimum_detectable_effect(row["std_error"], df=row.get("df")))
+        mde = float(row["mde"] if "mde" in row
+                    else minimum_detectable_effect(row["std_error"], df=row.get("df")))
         verdict = (f"not statistically significant; effects smaller than ±{mde:.4f}{unit} "
                    "could not be detected with 80 % power")
     return (f"{row['estimate']:+.4f}{unit} (95 % CI {row['ci_lower']:+.4f} to "

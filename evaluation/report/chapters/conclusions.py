@@ -102,7 +102,9 @@ def headline_conclusions(overall: pd.DataFrame, robustness: pd.DataFrame | None 
     placebo with the cohort re-selected 12 months earlier rejects at ``alpha``, the estimate
     is not credible; (3) otherwise an effect is found when the interval excludes zero, and
     a null result states its minimum detectable effect
-    :math:`(z_{1-\alpha/2} + z_{0.8})\,\mathrm{SE}`; when the validation's 95 % coverage
+    :math:`(z_{1-\alpha/2} + z_{0.8})\,\mathrm{SE}` (the overall table's ``mde``, with
+    :math:`t_{df}` quantiles when the estimate's intervals use them); when the validation's
+    95 % coverage
     lies outside [0.92, 0.98] the conclusion carries the measured coverage as a caveat.
     Placebo rows exist for the chapter-3 outcomes of the robustness chapter only; other
     outcomes skip step (2).
@@ -115,7 +117,8 @@ def headline_conclusions(overall: pd.DataFrame, robustness: pd.DataFrame | None 
         record = {"level": row["level"], "outcome": row["outcome"],
                   **{c: float(row[c]) for c in ("estimate", "ci_lower", "ci_upper",
                                                 "p_value")},
-                  "mde": float(minimum_detectable_effect(row["std_error"], alpha)),
+                  "mde": float(row["mde"] if alpha == 0.05 and "mde" in row
+                               else minimum_detectable_effect(row["std_error"], alpha)),
                   "validation": ("not validated" if checked is None
                                  else str(checked["verdict"])),
                   "placebo_p_value": placebo_p, "placebo_size": placebo_size}

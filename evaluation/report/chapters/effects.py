@@ -53,7 +53,8 @@ def overall_effects(study: Study, estimators: Sequence[str] = OVERALL_ESTIMATORS
     -------
     pandas.DataFrame
         ``level, outcome, estimator, estimate, std_error, ci_lower, ci_upper, p_value``,
-        ``mde`` (the minimum detectable effect, 5 % test with 80 % power), ``true_att``
+        ``mde`` (the minimum detectable effect, 5 % test with 80 % power, with the
+        :math:`t` quantiles of the intervals when they use a :math:`t` distribution), ``true_att``
         (synthetic data; NaN otherwise) and ``command``.
     """
     rows = []
@@ -64,7 +65,8 @@ def overall_effects(study: Study, estimators: Sequence[str] = OVERALL_ESTIMATORS
         rows.append({"level": level, "outcome": spec.outcome,
                      "estimator": spec.options["estimator"],
                      **{c: float(row[c]) for c in EFFECT_COLUMNS},
-                     "mde": float(minimum_detectable_effect(row["std_error"])),
+                     "mde": float(minimum_detectable_effect(row["std_error"],
+                                                            df=row.get("df"))),
                      "true_att": np.nan if truth is None else truth,
                      "command": spec.command(study.data_dir)})
     return pd.DataFrame(rows)
