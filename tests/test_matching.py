@@ -815,11 +815,15 @@ def test_too_few_controls_for_ratio_warns():
 
 
 @pytest.mark.parametrize(("kwargs", "pattern"), [
-    ({"ratio": 0}, r"ratio=0 must be a positive integer"),
-    ({"ratio": 1.5}, r"ratio=1\.5 must be a positive integer"),
-    ({"ratio": True}, r"ratio=True must be a positive integer"),
-    ({"caliper": -0.1}, r"caliper width for 'distance' must be a positive number; got -0\.1"),
-    ({"caliper": {"a": 0}}, r"caliper width for 'a' must be a positive number"),
+    ({"ratio": 0}, r"ratio=0 must be a whole number of at least 1\."),
+    ({"ratio": 1.5}, r"ratio=1\.5 must be a whole number of at least 1\."),
+    ({"ratio": True}, r"ratio=True must be a whole number of at least 1\."),
+    ({"caliper": -0.1}, r"caliper=-0\.1 must be a finite number greater than 0"),
+    ({"caliper": {"a": 0}}, r"caliper\['a'\]=0 must be a finite number greater than 0"),
+    ({"caliper": float("inf")}, r"caliper=inf must be a finite number greater than 0"),
+    ({"caliper": float("nan")}, r"caliper=nan must be a finite number greater than 0"),
+    ({"replace": "yes"}, r"replace='yes' must be True or False"),
+    ({"on_nonconvergence": "ignore"}, r"on_nonconvergence='ignore' is not a valid option"),
     ({"method": "genetic"}, r"method='genetic' is not a valid option"),
     ({"distance": "cosine"}, r"distance='cosine' is neither a distance"),
     ({"order": "alphabetical"}, r"order='alphabetical' is not a valid option"),

@@ -150,6 +150,84 @@ def build_covariates(data: pd.DataFrame, columns: Sequence[str], *, drop_first: 
     return Covariates(matrix, tuple(names), tuple(source), binary)
 
 
+#: A categorical covariate of a propensity model may have at most this share of the units as
+#: levels (and at least :data:`MIN_LEVEL_LIMIT` levels are always allowed).
+MAX_LEVEL_SHARE = 0.1
+MIN_LEVEL_LIMIT = 10
+
+
+def check_score_covariates(data: pd.DataFrame, columns: Sequence[str], treated: np.ndarray,
+                           weights: np.ndarray | None = None) -> None:
+    """Raise :class:`MatchingError` for the problem :func:`score_covariate_problem` finds."""
+    found = score_covariate_problem(data, columns, treated, weights)
+    if found is not None:
+        column, problem = found
+        raise MatchingError(
+            f"{problem}. To use {column!r}, coarsen it (group small levels), match exactly on "
+            "it with exact=[...], drop it from the covariates, or pass "
+            "on_nonconvergence='penalize' for a ridge-penalised score.")
+
+
+def score_covariate_problem(data: pd.DataFrame, columns: Sequence[str], treated: np.ndarray,
+                            weights: np.ndarray | None = None) -> tuple[str, str] | None:
+    r"""Stop before a propensity fit that cannot converge because of a categorical covariate.
+
+    Checks every categorical covariate (see :func:`is_categorical`) of a logit or probit
+    propensity model over the units with positive weight. A fit with one coefficient per
+    level runs for minutes and then fails to converge when a categorical has very many
+    levels, or diverges when a level holds only treated or only control units (its
+    coefficient goes to :math:`\pm\infty`: quasi-complete separation).
+
+    Parameters
+    ----------
+    data
+        Unit-level DataFrame.
+    columns
+        Covariates of the propensity model.
+    treated
+        Boolean treatment indicator.
+    weights
+        Optional sampling weights; units with weight zero do not count.
+
+    Returns
+    -------
+    tuple of str or None
+        The first covariate with a problem and a sentence describing it (its number of
+        levels, or its levels with only treated or only control units); None if none has.
+
+    Notes
+    -----
+    With :math:`n` units and a categorical of :math:`L` levels the check fails when
+    :math:`L > \max(10, 0.1\,n)` (:data:`MAX_LEVEL_SHARE`, :data:`MIN_LEVEL_LIMIT`), or
+    when some level :math:`\ell` has :math:`n_{\ell 1} = 0` or :math:`n_{\ell 0} = 0`
+    treated or control units.
+    """
+    used = np.ones(len(data), dtype=bool) if weights is None else np.asarray(weights) > 0
+    for column in columns:
+        series = data[column]
+        if not is_categorical(series):
+            continue
+        codes, levels = _levels(series)
+        present = np.unique(codes[used])
+        limit = max(MIN_LEVEL_LIMIT, MAX_LEVEL_SHARE * int(used.sum()))
+        if len(present) > limit:
+            return column, (
+                f"covariate {column!r} has {len(present)} levels among {int(used.sum())} units "
+                f"(more than {limit:g}, a tenth of the units): a propensity model with one "
+                "coefficient per level does not converge")
+        n1 = np.bincount(codes[used & treated], minlength=len(levels))
+        n0 = np.bincount(codes[used & ~treated], minlength=len(levels))
+        pure = np.flatnonzero(((n1 == 0) | (n0 == 0)) & (n1 + n0 > 0))
+        if len(pure):
+            shown = listing((f"{levels[j]!r} ({n1[j]} treated, {n0[j]} controls)"
+                             for j in pure), 4)
+            return column, (
+                f"covariate {column!r} has {len(pure)} level{'s' * (len(pure) > 1)} whose units "
+                f"are all treated or all controls: {shown}; the propensity model separates "
+                "them perfectly (scores of 0 or 1)")
+    return None
+
+
 def stratum_codes(data: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """Integer code of every unit's exact-matching stratum and a label per stratum."""
     require_columns(data, columns, "exact-matching")

@@ -15,7 +15,8 @@ from typing import Literal
 import numpy as np
 import statsmodels.api as sm
 from scipy.linalg import qr
-from scipy.stats import rankdata
+from scipy.special import expit
+from scipy.stats import norm, rankdata
 from statsmodels.tools.sm_exceptions import ConvergenceWarning as StatsmodelsConvergenceWarning
 from statsmodels.tools.sm_exceptions import (
     HessianInversionWarning,
@@ -24,8 +25,12 @@ from statsmodels.tools.sm_exceptions import (
 )
 
 from evaluation.errors import ConvergenceError, ConvergenceWarning, MatchingError
+from evaluation.options import check_option
 
 ScoreLink = Literal["logit", "probit"]
+#: What a propensity fit that does not converge (or separates) does: stop with an error, or
+#: replace the maximum-likelihood fit by a ridge-penalised one (with a warning).
+OnNonconvergence = Literal["error", "penalize"]
 CovariateMetric = Literal["mahalanobis", "robust_mahalanobis", "euclidean", "scaled_euclidean"]
 
 _SQRT_EPS = float(np.sqrt(np.finfo(float).eps))
@@ -37,7 +42,8 @@ MATERIAL_STEP = 1e-6
 
 def propensity_score(design: np.ndarray, treated: np.ndarray, link: ScoreLink = "logit",
                      weights: np.ndarray | None = None, names: Sequence[str] | None = None,
-                     max_iter: int = 200) -> np.ndarray:
+                     max_iter: int = 200, on_nonconvergence: OnNonconvergence = "error"
+                     ) -> np.ndarray:
     r"""Fit a logit or probit model of treatment and return the fitted probabilities.
 
     statsmodels' ``Logit``/``Probit`` (Newton's method) without weights, its binomial
@@ -59,6 +65,10 @@ def propensity_score(design: np.ndarray, treated: np.ndarray, link: ScoreLink = 
         indicators named ``"variable[level]"`` are recognised as levels of one categorical.
     max_iter
         Newton (IRLS with weights) iterations allowed.
+    on_nonconvergence
+        ``"error"`` (default) raises as described below; ``"penalize"`` instead returns the
+        scores of :func:`penalized_propensity_score` with a
+        :class:`~evaluation.errors.ConvergenceWarning` saying so.
 
     Returns
     -------
@@ -93,6 +103,7 @@ def propensity_score(design: np.ndarray, treated: np.ndarray, link: ScoreLink = 
     :math:`\max_i |x_i'\Delta|` exceeds :data:`MATERIAL_STEP` on the scale of the linear
     predictor.
     """
+    check_option("on_nonconvergence", on_nonconvergence, OnNonconvergence)
     labels = ([str(name) for name in names] if names is not None
               else [f"covariate column {j + 1}" for j in range(design.shape[1])])
     x = sm.add_constant(design, has_constant="add")
@@ -125,6 +136,10 @@ def propensity_score(design: np.ndarray, treated: np.ndarray, link: ScoreLink = 
                 np.linalg.LinAlgError) as exc:
             failure = exc
     reported = _reissue(caught)
+    penalize = on_nonconvergence == "penalize"
+    if failure is not None and penalize:
+        return _penalized_instead(design, treated, link, weights,
+                                  f"it separates treated and control units ({failure})")
     if failure is not None:
         cause = separation_cause(separating_columns(design, treated, labels, weights))
         raise MatchingError(
@@ -133,6 +148,9 @@ def propensity_score(design: np.ndarray, treated: np.ndarray, link: ScoreLink = 
             "coarsen it or drop it from the covariates.") from failure
     score = np.asarray(fitted, dtype=float)
     if ((score < 1e-10) | (score > 1 - 1e-10)).any():
+        if penalize:
+            return _penalized_instead(design, treated, link, weights,
+                                      "it gives scores of 0 or 1 (quasi-complete separation)")
         cause = separation_cause(separating_columns(design, treated, labels, weights))
         raise MatchingError(
             "the propensity-score model gives scores of 0 or 1 to some units (quasi-complete "
@@ -147,6 +165,9 @@ def propensity_score(design: np.ndarray, treated: np.ndarray, link: ScoreLink = 
         worst = x_labels[int(np.argmax(np.abs(step) * spread))]
         stopped = (f"the {fit_name} did not converge: it stopped after {iterations} of at most "
                    f"{max_iter} {algorithm} iterations{statsmodels_note}")
+        if not move <= MATERIAL_STEP and penalize:
+            return _penalized_instead(design, treated, link, weights,
+                                      f"it stopped after {iterations} {algorithm} iterations")
         if not move <= MATERIAL_STEP:
             raise ConvergenceError(
                 f"{stopped}, and one more Newton step would still move a unit's linear "
@@ -166,6 +187,104 @@ def propensity_score(design: np.ndarray, treated: np.ndarray, link: ScoreLink = 
             "identified. Drop redundant or nearly constant covariates if the scores look odd.",
             ConvergenceWarning, stacklevel=2)
     return score
+
+
+def _penalized_instead(design: np.ndarray, treated: np.ndarray, link: ScoreLink,
+                       weights: np.ndarray | None, why: str) -> np.ndarray:
+    warnings.warn(f"the {link} propensity-score model did not converge ({why}); as asked "
+                  "(on_nonconvergence='penalize') the scores come from a ridge-penalised fit, "
+                  "which shrinks every coefficient towards zero and so the scores towards the "
+                  "treated share.", ConvergenceWarning, stacklevel=3)
+    return penalized_propensity_score(design, treated, link, weights)
+
+
+def penalized_propensity_score(design: np.ndarray, treated: np.ndarray,
+                               link: ScoreLink = "logit", weights: np.ndarray | None = None,
+                               penalty: float = 1.0, max_iter: int = 100) -> np.ndarray:
+    r"""Fit a ridge-penalised logit or probit model of treatment; return its probabilities.
+
+    The fallback of :func:`propensity_score` with ``on_nonconvergence="penalize"``: the
+    penalised log-likelihood is strictly concave, so its maximum exists (also under
+    separation and with one indicator per level of a categorical with many levels) and
+    Newton's method (Fisher scoring for the probit) finds it in a few steps.
+
+    Parameters
+    ----------
+    design
+        ``(n, k)`` covariates without intercept.
+    treated
+        Boolean treatment indicator.
+    link
+        ``"logit"`` or ``"probit"``.
+    weights
+        Optional frequency weights.
+    penalty
+        :math:`\lambda` below.
+    max_iter
+        Newton steps allowed.
+
+    Returns
+    -------
+    numpy.ndarray
+        :math:`F(\hatlpha + x_i'\hateta)`.
+
+    Raises
+    ------
+    ConvergenceError
+        If the steps have not settled after ``max_iter`` iterations.
+
+    Notes
+    -----
+    Maximises :math:`\sum_i w_i \ell_i(lpha + x_i'eta) - 	frac{\lambda}{2}\sum_j
+    (s_jeta_j)^2` with :math:`s_j` the standard deviation of column :math:`j` (1 for 0/1
+    indicators, so every level of a categorical is shrunk alike) and the intercept
+    unpenalised: a normal prior with standard deviation :math:`1/\sqrt\lambda` on the
+    log-odds (probit index) change per standard deviation or per category. Each step solves
+    :math:`(X'WX + \Lambda)\Delta = X'u - \Lambdaeta` with :math:`W` the expected
+    information weights and :math:`u` the score of the linear predictor, halving
+    :math:`\Delta` while the penalised log-likelihood would fall; it stops when
+    :math:`\max_i |x_i'\Delta| < 10^{-10}`.
+    """
+    x = np.column_stack([np.ones(len(design)), design])
+    y = np.asarray(treated, dtype=float)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    binary = np.array([np.isin(col, (0.0, 1.0)).all() for col in design.T], dtype=bool)
+    scale = np.where(binary, 1.0, design.std(axis=0)) if design.size else np.zeros(0)
+    diagonal = np.concatenate([[0.0], penalty * np.where(scale > 0, scale, 1.0) ** 2])
+
+    def objective(beta: np.ndarray) -> float:
+        p = np.clip(_cdf(x @ beta, link), 1e-300, 1 - 1e-16)
+        return float(w @ (y * np.log(p) + (1 - y) * np.log1p(-p))
+                     - 0.5 * beta @ (diagonal * beta))
+
+    beta = np.zeros(x.shape[1])
+    current = objective(beta)
+    for _ in range(max_iter):
+        eta = x @ beta
+        p = np.clip(_cdf(eta, link), 1e-15, 1 - 1e-15)
+        if link == "logit":
+            info, score = p * (1 - p), y - p
+        else:
+            density = norm.pdf(eta)
+            info = density**2 / (p * (1 - p))
+            score = (y - p) * density / (p * (1 - p))
+        hessian = (x * (w * info)[:, None]).T @ x + np.diag(diagonal)
+        step = np.linalg.solve(hessian, x.T @ (w * score) - diagonal * beta)
+        for _ in range(30):
+            trial = objective(beta + step)
+            if trial >= current - 1e-12 * abs(current):
+                break
+            step = step / 2
+        beta, current = beta + step, trial
+        if float(np.abs(x @ step).max()) < 1e-10:
+            return _cdf(x @ beta, link)
+    raise ConvergenceError(f"the ridge-penalised {link} propensity-score model did not settle "
+                           f"in {max_iter} Newton steps; coarsen or drop the covariate with "
+                           "many levels, or pass your own score as distance=<column>.")
+
+
+def _cdf(eta: np.ndarray, link: ScoreLink) -> np.ndarray:
+    return expit(eta) if link == "logit" else norm.cdf(eta)
 
 
 def separating_columns(design: np.ndarray, treated: np.ndarray, names: Sequence[str],

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.errors import (
+    ConvergenceWarning,
     InvalidOptionError,
     MatchingError,
     NoControlsInStratumError,
@@ -19,19 +20,33 @@ from evaluation.errors import (
 from evaluation.matching._covariates import (
     Covariates,
     build_covariates,
+    check_score_covariates,
     require_columns,
+    score_covariate_problem,
     stratum_codes,
     treatment_indicator,
 )
 from evaluation.matching._weights import weights_from_matches, weights_from_subclasses
 from evaluation.matching.cem import Cutpoints, cem_subclasses
-from evaluation.matching.distance import covariate_coordinates, propensity_score
+from evaluation.matching.distance import (
+    OnNonconvergence,
+    covariate_coordinates,
+    penalized_propensity_score,
+    propensity_score,
+)
 from evaluation.matching.nearest import MatchOrder, NearestProblem, nearest_neighbour
 from evaluation.matching.optimal import optimal_matching
 from evaluation.matching.result import MatchResult
 from evaluation.matching.weighting import entropy_balance, ipw_att_weights
-from evaluation.messages import fmt
-from evaluation.options import DEFAULT_RANDOM_SEED, check_option, check_seed
+from evaluation.messages import fmt, fmt_list
+from evaluation.options import (
+    DEFAULT_RANDOM_SEED,
+    check_caliper,
+    check_count,
+    check_flag,
+    check_option,
+    check_seed,
+)
 
 Method = Literal["nearest", "optimal", "cem", "ebal", "ipw"]
 Discard = Literal["none", "both", "control", "treated"]
@@ -59,6 +74,7 @@ def match(
     moments: int = 1,
     weights: str | None = None,
     seed: int | None = None,
+    on_nonconvergence: OnNonconvergence = "error",
 ) -> MatchResult:
     r"""Build a matched or reweighted comparison group for the ATT.
 
@@ -113,6 +129,14 @@ def match(
     seed
         Seed of ``order="random"`` (default :data:`~evaluation.options.DEFAULT_RANDOM_SEED`,
         so a random-order match is reproducible by default; recorded in ``info["seed"]``).
+    on_nonconvergence
+        For a logit or probit score: ``"error"`` (default) stops, naming the covariate, when
+        the fit cannot converge: before fitting for a categorical covariate with more levels
+        than a tenth of the units or with levels holding only treated or only control units
+        (:func:`~evaluation.matching._covariates.check_score_covariates`), after fitting for
+        separation or non-convergence. ``"penalize"`` uses a ridge-penalised fit instead
+        (:func:`~evaluation.matching.distance.penalized_propensity_score`), with a
+        :class:`~evaluation.errors.ConvergenceWarning`.
 
     Returns
     -------
@@ -140,6 +164,9 @@ def match(
     """
     check_option("method", method, Method)
     check_option("discard", discard, Discard)
+    check_option("on_nonconvergence", on_nonconvergence, OnNonconvergence)
+    check_flag("replace", replace)
+    check_flag("std_caliper", std_caliper)
     if order is not None:
         check_option("order", order, MatchOrder)
     seed = DEFAULT_RANDOM_SEED if check_seed("seed", seed) is None else seed
@@ -148,20 +175,22 @@ def match(
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
     if not covariates:
         raise InvalidOptionError("covariates must name at least one column to balance.")
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, np.integer)) or ratio < 1:
-        raise InvalidOptionError(f"ratio={ratio!r} must be a positive integer.")
+    check_count("ratio", ratio, 1)
+    for name, width in (dict(caliper) if isinstance(caliper, Mapping)
+                        else {"distance": caliper}).items():
+        check_caliper("caliper" if name == "distance" else f"caliper[{name!r}]", width)
     if moments not in (1, 2):
         raise InvalidOptionError(f"moments={moments!r} must be 1 (means) or 2 (and variances).")
     _check_method_options(method, ratio=ratio, replace=replace, caliper=caliper, exact=exact,
                           order=order, mahalanobis=mahalanobis, cutpoints=cutpoints,
-                          moments=moments)
+                          moments=moments, on_nonconvergence=on_nonconvergence)
     treated = treatment_indicator(data, treatment)
     ids = _unit_ids(data, unit)
     base = _sampling_weights(data, weights)
     balance_covs = build_covariates(data, covariates)
 
     score, coords, distance_name = _distance(data, covariates, distance, method, treated, base,
-                                             mahalanobis)
+                                             mahalanobis, on_nonconvergence)
     discarded = _discard(discard, score, treated)
     if order is None:
         order = "largest" if (score is not None and coords is None) or mahalanobis else "data"
@@ -243,10 +272,12 @@ def match(
 def _check_method_options(method: str, **given) -> None:
     """Reject options that the chosen method would silently ignore."""
     defaults = {"ratio": 1, "replace": False, "caliper": None, "exact": None, "order": None,
-                "mahalanobis": None, "cutpoints": None, "moments": 1}
-    applies = {"nearest": {"ratio", "replace", "caliper", "exact", "order", "mahalanobis"},
-               "optimal": {"ratio", "caliper", "exact", "mahalanobis"},
-               "cem": {"cutpoints"}, "ebal": {"moments"}, "ipw": set()}[method]
+                "mahalanobis": None, "cutpoints": None, "moments": 1,
+                "on_nonconvergence": "error"}
+    applies = {"nearest": {"ratio", "replace", "caliper", "exact", "order", "mahalanobis",
+                           "on_nonconvergence"},
+               "optimal": {"ratio", "caliper", "exact", "mahalanobis", "on_nonconvergence"},
+               "cem": {"cutpoints"}, "ebal": {"moments"}, "ipw": {"on_nonconvergence"}}[method]
     unused = [k for k, v in given.items()
               if k not in applies and v not in (defaults[k], [], ())]
     if unused:
@@ -292,15 +323,15 @@ def _sampling_weights(data: pd.DataFrame, column: str | None) -> np.ndarray | No
 
 
 def _distance(data: pd.DataFrame, covariates: list[str], distance, method: str,
-              treated: np.ndarray, base: np.ndarray | None, mahalanobis: Sequence[str] | None
+              treated: np.ndarray, base: np.ndarray | None, mahalanobis: Sequence[str] | None,
+              on_nonconvergence: str = "error"
               ) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
     """Score (for order, calipers, common support) and metric coordinates, with a label."""
     no_discard = np.zeros(len(data), dtype=bool)
     if method in ("cem", "ebal"):
         return None, None, None
     if isinstance(distance, str) and distance in SCORE_DISTANCES:
-        design = build_covariates(data, covariates, drop_first=True)
-        score = propensity_score(design.values, treated, distance, base, names=design.names)
+        score = _propensity(data, covariates, distance, treated, base, on_nonconvergence)
         label = distance
     elif isinstance(distance, str) and distance in COVARIATE_DISTANCES:
         if mahalanobis:
@@ -318,6 +349,22 @@ def _distance(data: pd.DataFrame, covariates: list[str], distance, method: str,
     return score, coords, label
 
 
+def _propensity(data: pd.DataFrame, covariates: list[str], link: str, treated: np.ndarray,
+                base: np.ndarray | None, on_nonconvergence: str) -> np.ndarray:
+    """Propensity score, checked before the fit (fast) for categoricals it cannot fit."""
+    if on_nonconvergence != "penalize":
+        check_score_covariates(data, covariates, treated, base)
+    elif (found := score_covariate_problem(data, covariates, treated, base)) is not None:
+        design = build_covariates(data, covariates, drop_first=True)
+        warnings.warn(f"{found[1]}; as asked (on_nonconvergence='penalize') the {link} scores "
+                      "come from a ridge-penalised fit, which shrinks every coefficient "
+                      "towards zero.", ConvergenceWarning, stacklevel=4)
+        return penalized_propensity_score(design.values, treated, link, base)
+    design = build_covariates(data, covariates, drop_first=True)
+    return propensity_score(design.values, treated, link, base, names=design.names,
+                            on_nonconvergence=on_nonconvergence)
+
+
 def _user_score(data: pd.DataFrame, distance) -> np.ndarray:
     if isinstance(distance, str):
         if distance not in data.columns:
@@ -325,8 +372,20 @@ def _user_score(data: pd.DataFrame, distance) -> np.ndarray:
                 f"distance={distance!r} is neither a distance "
                 f"({', '.join(SCORE_DISTANCES + COVARIATE_DISTANCES)}) nor a column of the data "
                 "holding a user score.")
-        distance = data[distance]
-    score = np.asarray(distance, dtype=float).ravel()
+        column, distance = distance, data[distance]
+    else:
+        column = None
+    values = pd.Series(np.asarray(distance, dtype=object).ravel())
+    numbers = pd.to_numeric(values, errors="coerce")
+    text = values.notna() & numbers.isna() & ~values.map(lambda v: isinstance(v, bool))
+    if text.any() or values.map(lambda v: isinstance(v, bool)).any():
+        bad = values[text | values.map(lambda v: isinstance(v, bool))]
+        what = f"column {column!r}" if column is not None else "the user score"
+        raise MatchingError(
+            f"distance: {what} must hold numbers (one score per unit) but holds "
+            f"{fmt_list(pd.unique(bad))} ({len(bad)} value{'s' * (len(bad) > 1)}); convert it "
+            "to numbers, or use distance='logit' to fit a propensity score.")
+    score = numbers.to_numpy(dtype=float)
     if len(score) != len(data) or not np.isfinite(score).all():
         problem = "" if np.isfinite(score).all() else " with missing or infinite ones"
         raise MatchingError(f"a user score needs one finite number per unit ({len(data)}); got "
