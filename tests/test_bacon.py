@@ -118,13 +118,16 @@ def test_period_time_and_status_column_give_the_same_decomposition():
                        rtol=0)
 
 
-def _diff_diff(data: pd.DataFrame) -> dict[tuple, tuple[str, float, float]]:
+def _diff_diff(data: pd.DataFrame, weights: str | None = None
+               ) -> dict[tuple, tuple[str, float, float]]:
     from diff_diff import BaconDecomposition as Reference
+    from diff_diff import SurveyDesign
 
+    design = None if weights is None else SurveyDesign(weights=weights)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # its always-treated remapping notice
         result = Reference().fit(data, outcome="y", unit="unit", time="time",
-                                 first_treat="cohort")
+                                 first_treat="cohort", survey_design=design)
     names = {"treated_vs_never": TREATED_VS_NEVER, "earlier_vs_later": EARLIER_VS_LATER,
              "later_vs_earlier": LATER_VS_EARLIER}
     out = {(int(c.treated_group),
@@ -134,12 +137,13 @@ def _diff_diff(data: pd.DataFrame) -> dict[tuple, tuple[str, float, float]]:
     return out
 
 
-@pytest.mark.parametrize("never_share", [0.3, 0.0])
-def test_every_comparison_agrees_with_diff_diff(never_share):
+@pytest.mark.parametrize(("never_share", "weights"),
+                         [(0.3, None), (0.0, None), (0.3, "weight")])
+def test_every_comparison_agrees_with_diff_diff(never_share, weights):
     pytest.importorskip("diff_diff")
     data = staggered(never_share, seed=11, noise=2.0)
-    ours = bacon_decomposition(staggered_panel(data))
-    reference = _diff_diff(data)
+    ours = bacon_decomposition(staggered_panel(data, weights=weights))
+    reference = _diff_diff(data, weights)
     assert reference.pop("twfe")[2] == pytest.approx(ours.twfe, abs=1e-8)
     assert len(reference) == len(ours.table) == (9 if never_share else 6)
     for row in ours.table.itertuples():

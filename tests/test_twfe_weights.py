@@ -143,23 +143,31 @@ def test_sign_reversal_is_undefined_without_negative_weights():
     assert np.isnan(sign_reversal_spread(share, np.array([-1.0, 1.0, 2.0, 2.0]), 0.0))
 
 
-def _diff_diff_weights(data: pd.DataFrame):
-    from diff_diff import twowayfeweights
+def _diff_diff_weights(data: pd.DataFrame, weights: str | None):
+    from diff_diff import SurveyDesign, twowayfeweights
 
+    # diff-diff's groups are our cohorts (with unit weights: its unit-level cells).
+    group = "cohort" if weights is None else "unit"
+    design = None if weights is None else SurveyDesign(weights=weights)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return twowayfeweights(data, outcome="y", unit="cohort", time="time",
-                               treatment="treated")
+        result = twowayfeweights(data, outcome="y", unit=group, time="time",
+                                 treatment="treated", survey_design=design)
+    if weights is not None:
+        cells = result.weights.merge(data[["unit", "time", "cohort"]], on=["unit", "time"])
+        result.weights = cells.groupby(["cohort", "time"], as_index=False)["weight"].sum()
+    return result
 
 
-@pytest.mark.parametrize("never_share", [0.3, 0.0])
-def test_weights_agree_with_diff_diff_twowayfeweights(never_share):
+@pytest.mark.parametrize(("never_share", "weights"),
+                         [(0.3, None), (0.0, None), (0.3, "weight")])
+def test_weights_agree_with_diff_diff_twowayfeweights(never_share, weights):
     pytest.importorskip("diff_diff")
-    data = simulate_staggered(n_units=400, n_periods=8, cohorts=(3, 5, 7),
-                              never_share=never_share, dynamic=0.5, noise=2.0,
-                              seed=11).data
-    ours = twfe_weights(staggered_panel(data))
-    reference = _diff_diff_weights(data)
+    data = simulate_staggered(n_units=400 if weights is None else 120, n_periods=8,
+                              cohorts=(3, 5, 7), never_share=never_share, dynamic=0.5,
+                              noise=2.0, seed=11).data
+    ours = twfe_weights(staggered_panel(data, weights=weights))
+    reference = _diff_diff_weights(data, weights)
     treated = data.drop_duplicates(["cohort", "time"]).query("treated == 1")[
         ["cohort", "time"]]
     cells = reference.weights.merge(treated, on=["cohort", "time"]).rename(
@@ -168,7 +176,9 @@ def test_weights_agree_with_diff_diff_twowayfeweights(never_share):
     assert np.allclose(ours.table["weight"], cells["weight"], atol=1e-8, rtol=0)
     assert ours.twfe == pytest.approx(reference.beta_fe, abs=1e-8)
     assert ours.sigma_fe == pytest.approx(reference.sigma_fe, abs=1e-8)
-    assert ours.n_negative / len(ours.table) == pytest.approx(reference.fraction_negative)
+    if weights is None:
+        assert ours.n_negative / len(ours.table) == pytest.approx(
+            reference.fraction_negative)
 
 
 def switching_panel() -> tuple[pd.DataFrame, pd.DataFrame]:
