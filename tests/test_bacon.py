@@ -10,7 +10,7 @@ import pytest
 from _builders import staggered_panel
 
 from evaluation import Panel
-from evaluation.errors import NonAbsorbingTreatmentError, PanelError
+from evaluation.errors import EvaluationError, NonAbsorbingTreatmentError, PanelError
 from evaluation.estimators.bacon import (
     ALWAYS_LABEL,
     EARLIER_VS_LATER,
@@ -249,3 +249,13 @@ def test_panel_without_treatment_columns_is_refused():
     panel = Panel(hand_panel(), unit="unit", time="time", outcome="y")
     with pytest.raises(PanelError, match="needs a cohort or status column"):
         bacon_decomposition(panel)
+
+
+def test_a_failed_identity_check_raises(monkeypatch):
+    import evaluation.estimators.bacon as bacon
+
+    monkeypatch.setattr(bacon, "static_twfe_coefficient", lambda panel: 3.25 + 1e-6)
+    with pytest.raises(EvaluationError, match=r"failed its identity checks \(weights sum to 1 "
+                                              r"[-+][0-9.e+-]+, weighted 2x2 estimates minus TWFE "
+                                              r"-1e-06\)"):
+        bacon_decomposition(staggered_panel(hand_panel()))

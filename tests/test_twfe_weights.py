@@ -11,7 +11,12 @@ from _builders import staggered_panel
 from scipy.optimize import minimize
 
 from evaluation import Panel
-from evaluation.errors import InvalidOptionError, MissingColumnError, PanelError
+from evaluation.errors import (
+    EvaluationError,
+    InvalidOptionError,
+    MissingColumnError,
+    PanelError,
+)
 from evaluation.estimators.did import TwoWayFixedEffects, fit_two_way
 from evaluation.estimators.twfe_weights import TWFEWeights, sign_reversal_spread, twfe_weights
 from evaluation.simulate import simulate_staggered
@@ -289,3 +294,14 @@ def test_panel_without_treated_units_or_variation_is_refused():
         twfe_weights(staggered_panel(data.assign(cohort=0)))
     with pytest.raises(PanelError, match="no variation beyond the unit and period effects"):
         twfe_weights(staggered_panel(data.assign(cohort=2)))
+
+
+def test_a_failed_identity_check_raises(monkeypatch):
+    import evaluation.estimators.twfe_weights as module
+
+    monkeypatch.setattr(module, "static_twfe_coefficient", lambda panel: 0.5 - 1e-6)
+    data = two_unit_panel({1: [0, 1, 2, 3], 2: [0, 0, 0, 1]})
+    with pytest.raises(EvaluationError, match=r"failed their identity checks \(weights sum to "
+                                              r"1 [-+][0-9.e+-]+, cell formula minus regression "
+                                              r"\+1e-06\)"):
+        twfe_weights(staggered_panel(data))
