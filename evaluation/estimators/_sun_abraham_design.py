@@ -3,15 +3,17 @@ r"""Cohort x relative-period design of the Sun-Abraham regression, without dense
 The regressors of the Sun-Abraham regression are indicators of disjoint cells (a cohort at
 a relative period): every observation is in at most one cell. They are kept as one cell
 code per observation (``-1`` outside every cell) instead of an ``(observations x cells)``
-matrix, and everything the fixed-effects regression needs is a ``bincount`` sum or a
-product of ``(units x cells)`` and ``(periods x cells)`` matrices. With :math:`D` the
-indicators, :math:`U, T` the unit and period dummies and :math:`W` the weights, the
-unit and period effects of the indicators, :math:`(\Gamma_u, \Gamma_t)`, solve the normal
-equations with right-hand sides :math:`U'WD` (weighted observations of each unit in each
-cell) and :math:`T'WD` (of each period in each cell), and the demeaned indicators are
-:math:`\tilde D = D - U\Gamma_u - T\Gamma_t`; only the two small coefficient matrices are
-stored. On 100,000 units x 20 periods with 57 cells the whole fit needs a few hundred MB
-beyond the panel (the dense matrix alone took 0.9 GB, and it was copied several times).
+matrix, and everything the fixed-effects regression needs is a ``bincount`` sum over rows
+or a product of small matrices. With :math:`D` the indicators, :math:`U, T` the unit and
+period dummies and :math:`W` the weights, the unit and period effects of the indicators,
+:math:`(\Gamma_u, \Gamma_t)`, solve the normal equations with right-hand sides :math:`U'WD`
+(weighted observations of each unit in each cell) and :math:`T'WD` (of each period in each
+cell), and the demeaned indicators are :math:`\tilde D = D - U\Gamma_u - T\Gamma_t`. The
+rows of :math:`\Gamma_u` are shared by the units of one type (cohort and observed periods,
+:class:`~evaluation.estimators._sun_abraham_effects.UnitTypes`), so only ``(types x cells)``
+and ``(periods x cells)`` coefficient matrices are stored. On 100,000 units x 20 periods
+with 57 cells the fit needs little memory beyond the panel's columns (the dense matrix
+alone took 0.9 GB, and it was copied several times).
 """
 
 from __future__ import annotations
@@ -22,8 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from evaluation.errors import NoComparisonUnitsError, PanelError
-from evaluation.estimators._fixed_effects import TwoWayDesign
-from evaluation.estimators._inference import cluster_sums
+from evaluation.estimators._sun_abraham_effects import UnitTypes
 from evaluation.estimators.did import PartialledRegression, TwoWayFit
 from evaluation.panel import Panel
 
@@ -63,6 +64,10 @@ class InteractionDesign:
         Sorted binned relative periods outside the reference.
     n_units
         Units with at least one kept row.
+    kept_units
+        Panel codes of those units (position = compact unit code).
+    types
+        Kept rows' compact unit codes and periods, and the units' types.
     control_label
         Description of the comparison group.
     low, high
@@ -75,6 +80,8 @@ class InteractionDesign:
     labels: list[tuple[int, int]]
     events: np.ndarray
     n_units: int
+    kept_units: np.ndarray
+    types: UnitTypes
     control_label: str
     low: float
     high: float
@@ -120,8 +127,15 @@ class InteractionDesign:
         labels = [(int(a), int(b)) for a, b in pairs[keep]]
         events, label_event = np.unique(pairs[keep, 1], return_inverse=True)
         event = np.where(cell >= 0, label_event[cell], -1)
+        unit, kept_units = _compact(units, panel.n_units)
+        kept_cohort = cohort[kept_units]
+        types = UnitTypes.build(
+            unit, panel.time_codes[rows], cell,
+            np.where(np.isnan(kept_cohort), -1, kept_cohort).astype(np.int64),
+            (np.ones(kept_units.size) if panel.unit_weights is None
+             else panel.unit_weights[kept_units]), panel.n_periods, len(labels))
         return cls(rows=rows, cell=cell, event=event, labels=labels, events=events,
-                   n_units=int(np.count_nonzero(np.bincount(units, minlength=panel.n_units))),
+                   n_units=int(kept_units.size), kept_units=kept_units, types=types,
                    control_label=label,
                    low=-np.inf if options.leads is None else -options.leads,
                    high=np.inf if options.lags is None else options.lags)
@@ -132,13 +146,16 @@ class InteractionDesign:
         return len(self.labels)
 
     def shares(self, panel: Panel) -> tuple[np.ndarray, np.ndarray]:
-        r"""Cohort shares per relative period and their unit-level influence functions.
+        r"""Cohort shares per relative period and the covariance of their estimates.
 
         Returns
         -------
         tuple
-            ``(k,)`` shares :math:`p_{g\ell}` of the cells and ``(n_units, k)`` influence
-            functions (all panel units, zero for units without kept rows).
+            ``(k,)`` shares :math:`p_{g\ell}` of the cells and their ``(k, k)`` covariance
+            from the unit-level influence functions, clustered by the panel's cluster
+            column (or by unit), as
+            :func:`~evaluation.estimators._inference.influence_covariance` with one row per
+            panel unit (zero for units without kept rows).
 
         Notes
         -----
@@ -150,23 +167,22 @@ class InteractionDesign:
         influence function is :math:`n\,w_i(N_{i,g\ell} - p_{g\ell} N_{i,S\ell})/N_{S\ell}`,
         the weights entering as in the weighted least-squares scores of
         :func:`fit_cells` (fixed sampling weights); it does not change when the weights
-        are multiplied by a constant. The unit counts are one ``bincount`` over
-        (cell, unit) and one over (relative period, unit).
+        are multiplied by a constant. The counts :math:`N_{i,\cdot}` are those of the
+        unit's type (:class:`~evaluation.estimators._sun_abraham_effects.UnitTypes`), so
+        the influence function is :math:`w_i f_{\tau(i)}` and the clustered covariance
+        :math:`n^{-2}\sum_c S_cS_c'` with :math:`S_c = \sum_{i \in c} w_i f_{\tau(i)}`
+        is :meth:`~evaluation.estimators._sun_abraham_effects.UnitTypes.cluster_gram`.
         """
-        units = panel.unit_codes[self.rows]
-        n, k = panel.n_units, self.n_cells
-        inside = self.cell >= 0
-        per_cell = _unit_counts(self.cell[inside], units[inside], k, n)
-        per_event = _unit_counts(self.event[inside], units[inside], self.events.size, n)
-        if panel.unit_weights is not None:
-            per_cell *= panel.unit_weights
-            per_event *= panel.unit_weights
+        types, n = self.types, panel.n_units
         label_event = np.searchsorted(self.events, [ell for _, ell in self.labels])
-        per_event = per_event[label_event]  # (k, n): all cohorts at each cell's period
-        total = per_event.sum(axis=1)
-        weights = per_cell.sum(axis=1) / total
-        influence = n * (per_cell - weights[:, None] * per_event) / total[:, None]
-        return weights, np.ascontiguousarray(influence.T)
+        same_event = (label_event[:, None] == label_event[None, :]).astype(float)
+        per_cell = types.cells  # (types, k) rows in each cell, per unit
+        per_event = per_cell @ same_event  # rows at each cell's relative period
+        total = types.weight @ per_event
+        weights = (types.weight @ per_cell) / total
+        influence = n * (per_cell - weights * per_event) / total
+        cluster = None if panel.unit_cluster is None else panel.unit_cluster[self.kept_units]
+        return weights, types.cluster_gram(types.unit_weight, cluster, influence) / n**2
 
 
 def _pair_codes(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -185,11 +201,6 @@ def _pair_codes(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.n
     rank = np.cumsum(present) - 1
     values = np.flatnonzero(present)
     return rank[key], np.column_stack([values // width + base, values % width + low])
-
-
-def _unit_counts(code: np.ndarray, units: np.ndarray, k: int, n: int) -> np.ndarray:
-    """``(k, n)`` float counts of the rows with each code (0..k-1) per unit."""
-    return np.bincount(code * n + units, minlength=k * n).reshape(k, n).astype(float)
 
 
 def fit_cells(panel: Panel, design: InteractionDesign, *, small_sample: bool = False,
@@ -247,64 +258,59 @@ def fit_cells(panel: Panel, design: InteractionDesign, *, small_sample: bool = F
     (times :math:`\frac{G}{G-1}\frac{N-1}{N-K}` with ``small_sample``), each sum a
     ``bincount`` over (cluster, cell), unit or (cluster, period).
     """
-    keep = design.rows
-    codes = panel.unit_codes[keep]
-    unit, kept_units = _compact(codes, panel.n_units)
-    n, n_units, k = codes.size, kept_units.size, design.n_cells
-    time = panel.time_codes[keep]
-    weights = (np.ones(n) if panel.unit_weights is None else panel.unit_weights[codes])
-    effects = TwoWayDesign(unit, time, np.ones(n, dtype=bool), n_units, panel.n_periods,
-                           None if panel.unit_weights is None else weights)
-    y = effects.demean(panel.data[panel.outcome].to_numpy(dtype=float)[keep][:, None])[:, 0]
-    cell = design.cell
+    types = design.types
+    unit, time, cell, row_type = types.unit, types.time, design.cell, types.row_type
+    n, n_units, k, n_periods = cell.size, design.n_units, design.n_cells, panel.n_periods
+    weights = types.unit_weight[unit]
+    y = types.demean(panel.data[panel.outcome].to_numpy(dtype=float)[design.rows], weights)
     inside = cell >= 0
     in_cell, w_cell = cell[inside], weights[inside]
-    b_unit = _cell_sums(unit[inside], in_cell, w_cell, n_units, k)
-    b_time = _cell_sums(time[inside], in_cell, w_cell, panel.n_periods, k)
-    g_unit, g_time = effects.solve_normal(b_unit, b_time)
-    gram = _gram(b_unit, b_time, g_unit, g_time)
-    _check_variation(gram, weights, cell, unit, time, g_unit, g_time)
+    b_time = _cell_sums(time[inside], in_cell, w_cell, n_periods, k)
+    g_type, g_time = types.solve_cells(b_time)
+    gram = _gram(types.cells * types.weight[:, None], b_time, g_type, g_time)
+    _check_variation(gram, weights, cell, row_type, time, g_type, g_time)
     wy = weights * y
     cross = (np.bincount(in_cell, weights=wy[inside], minlength=k)
-             - g_unit.T @ np.bincount(unit, weights=wy, minlength=n_units)
-             - g_time.T @ np.bincount(time, weights=wy, minlength=panel.n_periods))
+             - g_type.T @ np.bincount(row_type, weights=wy, minlength=types.n_types)
+             - g_time.T @ np.bincount(time, weights=wy, minlength=n_periods))
     bread = np.linalg.inv(gram)
     beta = bread @ cross
-    fitted = np.append(beta, 0.0)[cell] - (g_unit @ beta)[unit] - (g_time @ beta)[time]
+    fitted = np.append(beta, 0.0)[cell] - (g_type @ beta)[row_type] - (g_time @ beta)[time]
     score = weights * (y - fitted)
     if panel.unit_cluster is None:
-        unit_cluster = np.arange(n_units)
+        unit_cluster, n_clusters, cluster = None, n_units, unit
     else:
-        unit_cluster = _compact(panel.unit_cluster[kept_units],
+        unit_cluster = _compact(panel.unit_cluster[design.kept_units],
                                 int(panel.unit_cluster.max()) + 1)[0]
-    n_clusters = int(unit_cluster.max()) + 1
-    cluster = unit_cluster[unit]
-    sums = (_cell_sums(cluster[inside], in_cell, score[inside], n_clusters, k)
-            - cluster_sums(np.bincount(unit, weights=score, minlength=n_units)[:, None]
-                           * g_unit, None if panel.unit_cluster is None else unit_cluster)
-            - _cell_sums(cluster, time, score, n_clusters, panel.n_periods) @ g_time)
+        n_clusters = int(unit_cluster.max()) + 1
+        cluster = unit_cluster[unit]
+    sums = _cell_sums(cluster[inside], in_cell, score[inside], n_clusters, k)
+    sums -= types.by_cluster(np.bincount(unit, weights=score, minlength=n_units),
+                             unit_cluster, g_type)
+    sums -= _cell_sums(cluster, time, score, n_clusters, n_periods) @ g_time
     cov = bread @ (sums.T @ sums) @ bread
     if small_sample:
         cov *= n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
     if not partialled:
         return TwoWayFit(beta, cov, n)
     return TwoWayFit(beta, cov, n, PartialledRegression(
-        _demeaned_cells(cell, unit, time, g_unit, g_time), y,
+        _demeaned_cells(cell, row_type, time, g_type, g_time), y,
         None if panel.unit_weights is None else weights, unit, time, cluster))
 
 
-def _demeaned_cells(cell: np.ndarray, unit: np.ndarray, time: np.ndarray,
-                    g_unit: np.ndarray, g_time: np.ndarray) -> np.ndarray:
+def _demeaned_cells(cell: np.ndarray, row_type: np.ndarray, time: np.ndarray,
+                    g_type: np.ndarray, g_time: np.ndarray) -> np.ndarray:
     r"""Dense :math:`\tilde D = D - U\Gamma_u - T\Gamma_t`, built in blocks of rows.
 
     The same matrix as ``TwoWayDesign.demean`` of the dense indicators (whose unit and
-    period sums are the right-hand sides :math:`B_u, B_t` solved for :math:`\Gamma`).
+    period sums are the right-hand sides :math:`B_u, B_t` solved for :math:`\Gamma`);
+    :math:`\Gamma_u` is given per unit type (``row_type`` of every row).
     """
-    out = np.empty((cell.size, g_unit.shape[1]))
+    out = np.empty((cell.size, g_type.shape[1]))
     for start in range(0, cell.size, _CHUNK_ROWS):
         part = slice(start, start + _CHUNK_ROWS)
         block = out[part]
-        np.add(g_unit[unit[part]], g_time[time[part]], out=block)
+        np.add(g_type[row_type[part]], g_time[time[part]], out=block)
         np.negative(block, out=block)
         inside = np.flatnonzero(cell[part] >= 0)
         block[inside, cell[part][inside]] += 1.0
@@ -320,14 +326,18 @@ def _cell_sums(group: np.ndarray, code: np.ndarray, values: np.ndarray, n_groups
 
 def _gram(b_unit: np.ndarray, b_time: np.ndarray, g_unit: np.ndarray,
           g_time: np.ndarray) -> np.ndarray:
-    r""":math:`\tilde D'W\tilde D = D'W\tilde D` from the effects' normal equations."""
+    r""":math:`\tilde D'W\tilde D = D'W\tilde D` from the effects' normal equations.
+
+    ``b_unit`` and ``g_unit`` may be given per unit type (:math:`W_\tau b_\tau` and
+    :math:`\Gamma_\tau`): :math:`B_u'\Gamma_u = \sum_\tau W_\tau b_\tau\Gamma_\tau'`.
+    """
     gram = -(b_unit.T @ g_unit + b_time.T @ g_time)
     gram[np.diag_indices_from(gram)] += b_time.sum(axis=0)
     return (gram + gram.T) / 2
 
 
 def _check_variation(gram: np.ndarray, weights: np.ndarray, cell: np.ndarray,
-                     unit: np.ndarray, time: np.ndarray, g_unit: np.ndarray,
+                     row_type: np.ndarray, time: np.ndarray, g_type: np.ndarray,
                      g_time: np.ndarray) -> None:
     r"""Raise unless every demeaned indicator exceeds 1e-9 in absolute value somewhere.
 
@@ -339,7 +349,7 @@ def _check_variation(gram: np.ndarray, weights: np.ndarray, cell: np.ndarray,
         largest = np.zeros(doubtful.size)
         for start in range(0, cell.size, _CHUNK_ROWS):
             part = slice(start, start + _CHUNK_ROWS)
-            block = g_unit[unit[part]][:, doubtful] + g_time[time[part]][:, doubtful]
+            block = g_type[row_type[part]][:, doubtful] + g_time[time[part]][:, doubtful]
             block -= cell[part, None] == doubtful
             np.maximum(largest, np.abs(block).max(axis=0), out=largest)
         if not (largest > 1e-9).all():

@@ -19,7 +19,6 @@ import pandas as pd
 
 from evaluation.errors import InvalidOptionError, PanelError
 from evaluation.estimators._absorbing import absorbing_only
-from evaluation.estimators._inference import influence_covariance
 from evaluation.estimators._sun_abraham_design import InteractionDesign, fit_cells
 from evaluation.estimators._sun_abraham_inference import cr2_cells, wild_contrasts
 from evaluation.estimators.did import StandardErrors, TwoWayFit
@@ -153,8 +152,7 @@ class SunAbraham:
         delta = fit.params
         cr2 = cr2_cells(fit) if self.se == "cr2" else None
         v_delta = fit.cov if cr2 is None else cr2.vcov
-        weights, share_if = design.shares(panel)
-        share_cov = influence_covariance(share_if, panel.unit_cluster)
+        weights, share_cov = design.shares(panel)
         event_values = design.events
         p = np.zeros((event_values.size, delta.size))
         grad = np.zeros((event_values.size, delta.size))
