@@ -83,7 +83,7 @@ def check_file_kind(file: Path, expected: str, what: str = "data file",
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise error(f"{name} is an Excel workbook (.xls); {_EXPORT_FIX}.")
     if head.startswith(b"PK\x03\x04"):
-        raise error(f"{name} {_zip_kind(file)}; {_EXPORT_FIX}.")
+        raise error(f"{name} {_zip_kind(file)}.")
     if head.startswith(b"\x1f\x8b"):
         raise error(f"{name} is gzip-compressed; decompress it (gunzip) and pass the CSV or "
                     "Parquet file inside.")
@@ -99,16 +99,18 @@ def check_file_kind(file: Path, expected: str, what: str = "data file",
 
 
 def _zip_kind(file: Path) -> str:
+    """Describe a zip file (an Excel workbook, a spreadsheet or an archive) and the fix."""
     try:
         with zipfile.ZipFile(file) as archive:
             names = archive.namelist()
     except (zipfile.BadZipFile, OSError):
-        return "is a zip archive (or an Excel workbook) that cannot be opened"
+        return f"is a zip archive (or an Excel workbook) that cannot be opened; {_EXPORT_FIX}"
     if any(n.startswith("xl/") for n in names):
-        return "is an Excel workbook (.xlsx), whatever its extension"
+        return f"is an Excel workbook (.xlsx), whatever its extension; {_EXPORT_FIX}"
     if "content.xml" in names:
-        return "is an OpenDocument spreadsheet"
-    return f"is a zip archive holding {listing(names, 3)}; unpack it, then pass the file, or"
+        return f"is an OpenDocument spreadsheet; {_EXPORT_FIX}"
+    return (f"is a zip archive holding {listing(names, 3)}; unpack it and pass the CSV or "
+            "Parquet file inside")
 
 
 def decode_text(file: Path, raw: bytes, what: str = "data file",

@@ -307,7 +307,7 @@ def _check_values(measure: str, values: np.ndarray, lines: np.ndarray, code: np.
                 else "a count, never negative")
         raise StatFinError(f"{measure} {values[i]:g} on line {lines[i]} (municipality "
                            f"{code[i]}, month {month[i]}) is not {kind}; {int(bad.sum())} "
-                           f"such cell{'s' * (bad.sum() > 1)} in all. Correct the export "
+                           f"such cell{'s' * bool(bad.sum() > 1)} in all. Correct the export "
                            "(confidential cells are '..', not negative numbers).")
 
 
