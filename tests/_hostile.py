@@ -29,6 +29,7 @@ import hashlib
 import io
 import json
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -321,7 +322,9 @@ def run_case(case: Case, root: Path, monkeypatch: Any, capsys: Any,
     escaped = None
     if case.call is not None:
         try:
-            case.call(root)
+            with warnings.catch_warnings(record=True):  # recorded, as pytest does
+                warnings.simplefilter("always")
+                case.call(root)
             status = 0
         except BaseException as exc:
             escaped = None if case.error and isinstance(exc, case.error) else exc

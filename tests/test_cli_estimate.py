@@ -68,7 +68,7 @@ def test_bootstrap_is_seeded(files):
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    ([], "pass never_treated=0"),
+    ([], "pass --never-treated 0"),
     (["--never-treated", "0", "--outcome", "nope"], "nope"),
     (["--never-treated", "0", "--estimator", "twfe", "--aggregate", "group"],
      "not available for twfe"),

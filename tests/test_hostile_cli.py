@@ -517,7 +517,7 @@ def test_failing_notebook_names_the_notebook_and_the_data_file(tmp_path):
         execute_notebook(path, {"DATA_DIR": str(data), "OUT_DIR": str(tmp_path)}, timeout=60)
     message = str(caught.value)
     assert "\n" not in message
-    assert message.startswith("notebook 01_broken.ipynb failed in code cell 3 (\"frame['month']"
-                              "\") on data file ")
-    assert f"{data.resolve() / 'municipalities.parquet'}: KeyError: 'month'" in message
+    assert message == (f"notebook 01_broken.ipynb failed in code cell 3 (\"frame['month']\"):"
+                       f" KeyError: 'month' (on data file {data.resolve()}/municipalities."
+                       "parquet; check it against the data schema in the README)")
     assert not (tmp_path / ".data-reads.txt").exists()

@@ -118,10 +118,9 @@ def _execute(path: Path, parameters: dict[str, Any], timeout: int, reads: Path |
         client.execute()
     except (CellExecutionError, CellTimeoutError) as exc:
         lines = _ANSI.sub("", str(exc)).strip().splitlines()
-        raise ReportError(f"notebook {path.name} failed in {_failed_cell(notebook)} on "
-                          f"{_data_read(reads, parameters)}: {lines[-1] if lines else exc}; "
-                          "check that file against the data schema in the README."
-                          ) from exc
+        raise ReportError(f"notebook {path.name} failed in {_failed_cell(notebook)}: "
+                          f"{lines[-1] if lines else exc} (on {_data_read(reads, parameters)};"
+                          " check it against the data schema in the README)") from exc
     except (RuntimeError, OSError) as exc:  # the kernel did not start or died
         raise ReportError(f"could not run notebook {path.name}: the Jupyter kernel failed "
                           f"({exc}); check that ipykernel is installed in this environment."
