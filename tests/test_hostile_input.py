@@ -257,7 +257,8 @@ READING = [
                             "line 3 (9 fields), line 9 (9 fields)"),
     read("ragged_extra.csv", "line 5 (9 fields)", columns=None),
     read("stray_field_in_outcome.csv", "line 10 (9 fields)", columns=("y",)),
-    read("unclosed_quote.csv", "number of fields differs"),
+    read("unclosed_quote.csv", "lines 6-241 (1 field; a quoted value runs over several "
+                               "lines: check for a quote opened on line 6"),
     read("empty.csv", "is empty; write the header row"),
     read("blank.csv", "is empty"),
     read("header_only.csv", "has a header row (unit, time, cohort, y) but no data rows"),
@@ -349,15 +350,16 @@ STATFIN_CASES = [
     statfin("12r5_unknown.csv", "neither municipalities (KU + 3 digits such as KU091) nor other "
                                 "StatFin areas (SSS, MK01, ELY01, SK011): 'KU49X' (line 152)"),
     statfin("12r5_names.csv", "'ESPOO' (line 146)"),
-    statfin("12r5_negative.csv", "unemployed -500 on line 3 (municipality KU091, month "
-                                 "2020M01) is not a count, never negative"),
+    statfin("12r5_negative.csv", "12r5_negative.csv': unemployed -500 on line 3 "
+                                 "(municipality KU091, month 2020M01) is not a count, never "
+                                 "negative"),
     statfin("12r5_rate.csv", "is not a percentage between 0 and 100"),
-    statfin("12r5_text.csv", "cannot read the number 'n/a'"),
+    statfin("12r5_text.csv", "12r5_text.csv': cannot read the number 'n/a' on line 74"),
     statfin("12r5_month.csv", "malformed month labels: '2021-05'"),
     statfin("12r5_footer.csv", "remove notes or footers below the table"),
     statfin("12r5.xlsx", "is an Excel workbook (.xlsx)"),
     statfin("binary.csv", "holds binary data"),
-    statfin("empty.csv", "is empty"),
+    statfin("empty.csv", "is empty; export the table again"),
     statfin("nope.csv", "StatFin file"),
     api("statfin-flag", lambda root: read_statfin_12r5(root / "12r5.csv",
                                                        allow_unknown_codes="yes"),

@@ -173,17 +173,20 @@ def _delimiter(line: str) -> str:
 
 
 def _header_and_widths(text: str, delimiter: str
-                       ) -> tuple[list[str], int, list[tuple[int, int, bool]], int]:
+                       ) -> tuple[list[str], int, list[tuple[int, int, int, bool]], int]:
     """Header, number of data records, ragged records and the last line number.
 
-    A ragged record is given as (line, number of fields, whether only empty fields were
-    added at its end).
+    A ragged record is given as (first line, last line, number of fields, whether only empty
+    fields were added at its end); a record spans lines when a quoted value holds line
+    breaks (or a quote is never closed).
     """
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
     header: list[str] | None = None
     rows = 0
-    ragged: list[tuple[int, int, bool]] = []
+    ragged: list[tuple[int, int, int, bool]] = []
+    previous = 0
     for record in reader:
+        start, previous = previous + 1, reader.line_num
         if not record or (len(record) == 1 and not record[0].strip()):
             continue
         if header is None:
@@ -193,8 +196,16 @@ def _header_and_widths(text: str, delimiter: str
         rows += 1
         if len(record) != width:
             trailing = len(record) > width and not any(f.strip() for f in record[width:])
-            ragged.append((reader.line_num, len(record), trailing))
+            ragged.append((start, reader.line_num, len(record), trailing))
     return header or [], rows, ragged, reader.line_num
+
+
+def _ragged_record(first: int, last: int, count: int, _: bool) -> str:
+    fields = f"{count} field{'s' * (count != 1)}"
+    if first == last:
+        return f"line {first} ({fields})"
+    return (f"lines {first}-{last} ({fields}; a quoted value runs over several lines: check "
+            f"for a quote opened on line {first} and never closed)")
 
 
 def read_csv_strict(path: str | Path, columns: Sequence[str] | None = None, *,
@@ -247,9 +258,9 @@ def read_csv_strict(path: str | Path, columns: Sequence[str] | None = None, *,
     header, rows, ragged, last_line = _header_and_widths(text, delimiter)
     width = len(header)
     if ragged:
-        shown = listing((f"line {line} ({count} fields)" for line, count, _ in ragged), 5)
+        shown = listing((_ragged_record(*record) for record in ragged), 5)
         trailing = (" (a delimiter at the end of a line adds an empty field: remove it)"
-                    if all(empty for _, _, empty in ragged) else "")
+                    if all(record[3] for record in ragged) else "")
         raise DataFileError(
             f"{name} has {len(ragged)} row{'s' * (len(ragged) > 1)} whose number of fields "
             f"differs from the header's {width}: {shown}{trailing}. Fix or remove those rows "

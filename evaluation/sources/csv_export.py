@@ -88,7 +88,8 @@ def _missing_header_message(text: str, file: Path, what: str,
                             required: Mapping[str, tuple[str, ...]], fix: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
-        return f"{what} file {str(file)!r} is empty."
+        return (f"{what} file {str(file)!r} is empty; export the table again (or pass the "
+                "right file).")
     first = lines[0]
     delimiter = max(_DELIMITERS, key=first.count)
     fields = next(csv.reader([first], delimiter=delimiter), [])
@@ -144,10 +145,12 @@ def per_unique(values: np.ndarray, func: Any) -> np.ndarray:
 
 
 def parse_numbers(values: np.ndarray, lines: np.ndarray, decimal_comma: bool,
-                  describe: Any, *, missing: Iterable[str], nil: str) -> np.ndarray:
+                  describe: Any, *, missing: Iterable[str], nil: str,
+                  where: str = "") -> np.ndarray:
     """Parse StatFin cells to float: ``missing`` symbols and empty cells -> NaN, ``nil`` -> 0.
 
-    ``describe(i)`` names the cell in row ``i`` for the error message. The callers pass
+    ``describe(i)`` names the cell in row ``i`` for the error message, ``where`` the file
+    (a prefix of the message). The callers pass
     :data:`evaluation.sources.statfin.MISSING_SYMBOLS` and
     :data:`evaluation.sources.statfin.NIL_SYMBOL`.
     """
@@ -169,7 +172,8 @@ def parse_numbers(values: np.ndarray, lines: np.ndarray, decimal_comma: bool,
         hint = ("decimal commas are read only in semicolon-delimited files"
                 if "," in value and not decimal_comma else
                 "cells must be numbers or the StatFin symbols .. ... . (missing) and - (zero)")
-        raise StatFinError(f"cannot read the number {value!r} on line {lines[i]} "
+        raise StatFinError(f"{where + ': ' if where else ''}cannot read the number {value!r} "
+                           f"on line {lines[i]} "
                            f"({describe(i)}); {hint}.")
     out[rest] = numbers
     return out[codes]

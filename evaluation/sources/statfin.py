@@ -235,11 +235,11 @@ def read_statfin_12r5(path: str | Path, *, allow_unknown_codes: bool = False) ->
         value = parse_numbers(
             frame[others[0]], lines, decimal_comma,
             lambda i: f"municipality {code[i]}, month {month[i]}, {measure[i]}",
-            missing=MISSING_SYMBOLS, nil=NIL_SYMBOL)
+            missing=MISSING_SYMBOLS, nil=NIL_SYMBOL, where=where)
         column_of = pd.Series(measure).map(STATFIN_12R5_MEASURES).to_numpy(dtype=object)
         for name in dict.fromkeys(column_of):
             rows = column_of == name
-            _check_values(name, value[rows], lines[rows], code[rows], month[rows])
+            _check_values(name, value[rows], lines[rows], code[rows], month[rows], where)
             missing_cells[name] = int(np.isnan(value[rows]).sum())
         tidy = pd.DataFrame({"municipality": code, "month": month,
                              "measure": column_of, "value": value})
@@ -255,8 +255,8 @@ def read_statfin_12r5(path: str | Path, *, allow_unknown_codes: bool = False) ->
             values[name] = parse_numbers(
                 frame[column], lines, decimal_comma,
                 lambda i, c=column: f"municipality {code[i]}, month {month[i]}, {c}",
-                missing=MISSING_SYMBOLS, nil=NIL_SYMBOL)
-            _check_values(name, values[name].to_numpy(), lines, code, month)
+                missing=MISSING_SYMBOLS, nil=NIL_SYMBOL, where=where)
+            _check_values(name, values[name].to_numpy(), lines, code, month, where)
             missing_cells[name] = int(values[name].isna().sum())
 
     out = values.merge(names, on="municipality", how="left", validate="many_to_one")
@@ -297,7 +297,7 @@ def _unknown_codes(code: np.ndarray, known: np.ndarray, lines: np.ndarray, where
 
 
 def _check_values(measure: str, values: np.ndarray, lines: np.ndarray, code: np.ndarray,
-                  month: np.ndarray) -> None:
+                  month: np.ndarray, where: str) -> None:
     """Reject negative counts and rates outside 0-100 (the first offending cell is named)."""
     low, high = (0.0, 100.0) if measure in _RATE_MEASURES else (0.0, np.inf)
     bad = (values < low) | (values > high)
@@ -305,10 +305,11 @@ def _check_values(measure: str, values: np.ndarray, lines: np.ndarray, code: np.
         i = int(np.flatnonzero(bad)[0])
         kind = ("a percentage between 0 and 100" if measure in _RATE_MEASURES
                 else "a count, never negative")
-        raise StatFinError(f"{measure} {values[i]:g} on line {lines[i]} (municipality "
+        raise StatFinError(f"{where}: {measure} {values[i]:g} on line {lines[i]} (municipality "
                            f"{code[i]}, month {month[i]}) is not {kind}; {int(bad.sum())} "
                            f"such cell{'s' * bool(bad.sum() > 1)} in all. Correct the export "
-                           "(confidential cells are '..', not negative numbers).")
+                           "(StatFin marks confidential cells '..', not with numbers out of "
+                           "range).")
 
 
 def _report_missing(missing_cells: dict[str, int], where: str) -> dict[str, int]:

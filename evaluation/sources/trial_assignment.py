@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.errors import StatFinError
-from evaluation.messages import listing
+from evaluation.messages import fmt, listing
 from evaluation.sources.csv_export import canonical, parse_numbers, read_export
 from evaluation.sources.files import sha256_file
 from evaluation.sources.statfin import MISSING_SYMBOLS, NIL_SYMBOL, STATFIN_TABLE, read_statfin_12r5
@@ -105,7 +105,8 @@ def read_trial_assignment(path: str | Path) -> pd.DataFrame:
         if role == "population":
             values = parse_numbers(values, lines, delimiter != ",",
                                    lambda i: f"population of {out['municipality'].iat[i]}",
-                                   missing=MISSING_SYMBOLS, nil=NIL_SYMBOL)
+                                   missing=MISSING_SYMBOLS, nil=NIL_SYMBOL,
+                                   where=f"Trial assignment file {str(path)!r}")
         out[role] = values
     return out
 
@@ -170,7 +171,8 @@ def _assignment(assignment: pd.DataFrame) -> pd.DataFrame:
         population = pd.to_numeric(frame["population"], errors="coerce")
         if population.isna().any() or (population < 0).any():
             i = int(np.flatnonzero((population.isna() | (population < 0)).to_numpy())[0])
-            raise StatFinError(f"the trial assignment's population {frame['population'].iat[i]!r}"
+            given = fmt(frame["population"].iat[i])
+            raise StatFinError(f"the trial assignment's population {given}"
                                f" (row {i + 1}, {out['municipality'].iat[i]}) is not a "
                                "non-negative number; fill in every population or drop the "
                                "column.")
