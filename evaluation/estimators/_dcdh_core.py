@@ -19,12 +19,12 @@ from evaluation.estimators._dcdh_design import SwitchDesign
 
 @dataclass(frozen=True)
 class SideEffect:
-    """Influence functions and sizes of one direction and lag.
+    r"""Influence functions and sizes of one direction and lag.
 
     Attributes
     ----------
     weight
-        :math:`N_\\ell`, the weighted number of switchers used (0: not estimable).
+        :math:`N_\ell`, the weighted number of switchers used (0: not estimable).
     switchers
         Unweighted number of switchers used.
     influence
@@ -34,7 +34,7 @@ class SideEffect:
     used_switchers
         ``(G,)`` bool: switchers used.
     switch_period
-        ``(G,)`` period :math:`F_g - 1 + \\ell` of each unit (meaningful where used).
+        ``(G,)`` period :math:`F_g - 1 + \ell` of each unit (meaningful where used).
     used_cells
         ``(G, T)`` bool: cells entering the estimate (switchers and their comparisons).
     """
@@ -49,7 +49,7 @@ class SideEffect:
 
 
 def lagged_difference(values: np.ndarray, lag: int) -> np.ndarray:
-    r"""``(G, T)`` :math:`Y_{g,t} - Y_{g,t-\ell}` (NaN where :math:`t < \ell` or a value is missing)."""
+    r"""Return ``(G, T)`` :math:`Y_{g,t} - Y_{g,t-\ell}` (NaN where unavailable)."""
     out = np.full(values.shape, np.nan)
     if lag < values.shape[1]:
         out[:, lag:] = values[:, lag:] - values[:, :-lag]
@@ -57,7 +57,7 @@ def lagged_difference(values: np.ndarray, lag: int) -> np.ndarray:
 
 
 def placebo_difference(values: np.ndarray, lag: int) -> np.ndarray:
-    r"""``(G, T)`` :math:`Y_{g,t-2\ell} - Y_{g,t-\ell}` (NaN where unavailable)."""
+    r"""Return ``(G, T)`` :math:`Y_{g,t-2\ell} - Y_{g,t-\ell}` (NaN where unavailable)."""
     out = np.full(values.shape, np.nan)
     if 2 * lag < values.shape[1]:
         out[:, 2 * lag:] = values[:, :-2 * lag] - values[:, lag:-lag]
@@ -66,7 +66,7 @@ def placebo_difference(values: np.ndarray, lag: int) -> np.ndarray:
 
 def _cluster_counts(mask: np.ndarray, design: SwitchDesign, start: int, stop: int
                     ) -> np.ndarray:
-    """Per period: number of rows (or distinct clusters) of a level block where ``mask``."""
+    """Count, per period, the rows (or distinct clusters) of a level block where ``mask``."""
     block = mask[start:stop]
     if design.cluster is None:
         return block.sum(axis=0).astype(float)
@@ -76,7 +76,7 @@ def _cluster_counts(mask: np.ndarray, design: SwitchDesign, start: int, stop: in
 
 
 def _cohort_counts(keys: np.ndarray, clusters: np.ndarray | None, size: int) -> np.ndarray:
-    """Number of switchers (or distinct clusters) per cohort key ``0..size-1``."""
+    """Count switchers (or distinct clusters) per cohort key ``0..size-1``."""
     if clusters is None:
         return np.bincount(keys, minlength=size).astype(float)
     pairs = np.unique(keys.astype(np.int64) * (int(clusters.max()) + 1) + clusters)
@@ -85,7 +85,7 @@ def _cohort_counts(keys: np.ndarray, clusters: np.ndarray | None, size: int) -> 
 
 def _demeaning(count: np.ndarray, mean: np.ndarray, union_count: np.ndarray,
                union_mean: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Expected change, degrees-of-freedom factor and keep flag of cells of one cohort.
+    """Return the expected change, degrees-of-freedom factor and keep flag of cells.
 
     The cohort's mean when it has at least two members (units or clusters), else the mean
     of the union of switchers and controls of the same baseline and period when that has

@@ -85,7 +85,7 @@ class SwitchDesign:
         return int((self.last_control[chosen] - self.first_switch[chosen] + 1).max())
 
     def max_placebos(self, increase: int) -> int:
-        r"""Largest placebo lag: :math:`\max_g \min(F_g - 2, L_g)` over switchers with :math:`F_g \ge 3`."""
+        r"""Largest placebo lag :math:`\max_g \min(F_g - 2, L_g)` (switchers, :math:`F_g \ge 3`)."""
         chosen = (self.direction == increase) & (self.first_switch >= 2)
         if not chosen.any():
             return 0
@@ -144,7 +144,8 @@ def build_design(outcome: np.ndarray, treatment: np.ndarray, unit_weight: np.nda
     n_groups = order.size
 
     # 2. drop the periods at which no unit of the level is still unswitched
-    unswitched = observed & ((first_switch[:, None] == NEVER) | (grid[None, :] < first_switch[:, None]))
+    unswitched = observed & ((first_switch[:, None] == NEVER)
+                             | (grid[None, :] < first_switch[:, None]))
     has_control = np.zeros((2, n_periods), dtype=bool)
     for level in (0, 1):
         has_control[level] = unswitched[baseline == level].any(axis=0)
@@ -170,10 +171,6 @@ def build_design(outcome: np.ndarray, treatment: np.ndarray, unit_weight: np.nda
         truncated[ambiguous] = last_before[ambiguous] + 1
         first_switch[ambiguous] = n_kept
     switcher = first_switch < n_kept
-    rows = np.flatnonzero(switcher)
-    at_switch = treatment[rows, first_switch[rows]]
-    fill = np.isnan(treatment[rows]) & (grid[None, :] > first_switch[rows, None])
-    treatment[rows] = np.where(fill, at_switch[:, None], treatment[rows])
     never = ~switcher
     outcome[never] = np.where(grid[None, :] > last_obs[never, None], np.nan, outcome[never])
     truncated[never] = last_obs[never] + 1

@@ -217,7 +217,7 @@ def _average_total_effect(parts: dict[int, list[tuple[SideEffect, float]]],
                           switcher_count: np.ndarray, switcher_weight: np.ndarray,
                           observations: np.ndarray, reasons: dict[int, str],
                           total_cells: np.ndarray, n_effects: int) -> None:
-    r"""The average total effect per unit of treatment :math:`\hat\delta`."""
+    r"""Fill the column of the average total effect per unit of treatment :math:`\hat\delta`."""
     pooled: dict[int, tuple[np.ndarray, np.ndarray, float, float]] = {}
     for direction, effects in parts.items():
         total = sum(s.weight for s, _ in effects)

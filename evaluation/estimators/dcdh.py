@@ -39,10 +39,10 @@ AVERAGE_TOTAL_EFFECT = "average total effect"
 
 @dataclass
 class DCDHResult(EstimationResult):
-    """:class:`~evaluation.estimators.results.EstimationResult` with the joint test of the effects.
+    r""":class:`~evaluation.estimators.results.EstimationResult` with the joint test of the effects.
 
     ``pretest`` holds the joint test that all placebos are zero and ``effects_test`` the
-    joint test that all effects are zero (both :math:`\\chi^2` Wald tests with the
+    joint test that all effects are zero (both :math:`\chi^2` Wald tests with the
     estimates' covariance); ``table`` has ``switchers`` (units used),
     ``switchers_weighted`` and ``observations`` (unit-periods used) columns.
     """
@@ -168,10 +168,14 @@ class ChaisemartinDHaultfoeuille:
                             alpha=self.alpha, vcov=vcov, info=info)
         effects = np.arange(fitted.supported_effects)
         placebos = self.effects + np.arange(fitted.supported_placebos)
-        result.effects_test = _joint_test("joint test that all effects are zero",
-                                          fitted.estimate, vcov, effects)
-        result.pretest = _joint_test("joint test that all placebos are zero",
-                                     fitted.estimate, vcov, placebos)
+        result.effects_test, effects_note = _joint_test(
+            "joint test that all effects are zero", fitted.estimate, vcov, effects)
+        result.pretest, placebo_note = _joint_test(
+            "joint test that all placebos are zero", fitted.estimate, vcov, placebos)
+        for note in (effects_note, placebo_note):
+            if note is not None:
+                result.warnings.append(f"IdentificationWarning: {note}.")
+                warnings.warn(note + ".", IdentificationWarning, stacklevel=2)
         for column in sorted(fitted.reasons):
             message = f"{table['term'].iloc[column]}: {fitted.reasons[column]} (NaN row)."
             result.warnings.append(f"IdentificationWarning: {message}")
@@ -193,7 +197,7 @@ class ChaisemartinDHaultfoeuille:
             "observations": fitted.observations.astype(int)})
 
     def _info(self, panel: Panel, design, fitted: DCDHEstimates) -> dict:
-        """Settings and sample sizes shown by ``summary()``."""
+        """Return the settings and sample sizes that ``summary()`` shows."""
         return {
             "units": design.n_groups, "dropped units": panel.n_units - design.n_groups,
             "clusters": "unit" if panel.unit_cluster is None else panel.cluster,
@@ -242,10 +246,12 @@ class ChaisemartinDHaultfoeuille:
         std_error = np.array([np.std(sample[usable[:, k], k], ddof=1)
                               if usable[:, k].sum() > 1 else np.nan
                               for k in range(sample.shape[1])])
-        complete = sample[usable.all(axis=1) | ~np.isfinite(fitted.estimate)]
-        complete = np.where(np.isfinite(complete), complete, 0.0)
-        vcov = np.cov(complete, rowvar=False) if len(complete) > 1 else np.diag(std_error**2)
-        return std_error, np.atleast_2d(vcov)
+        estimable = np.isfinite(fitted.estimate)
+        complete = sample[usable[:, estimable].all(axis=1)][:, estimable]
+        vcov = np.diag(np.where(np.isfinite(std_error), std_error, 0.0) ** 2)
+        if len(complete) > 1:
+            vcov[np.ix_(estimable, estimable)] = np.atleast_2d(np.cov(complete, rowvar=False))
+        return std_error, vcov
 
 
 def _panel_arrays(panel: Panel) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
@@ -267,22 +273,31 @@ def _covariance(influence_var: np.ndarray, cluster: np.ndarray | None, n_groups:
     return sums.T @ sums / n_groups**2
 
 
-def _joint_test(name: str, estimate: np.ndarray, vcov: np.ndarray,
-                columns: np.ndarray) -> PretrendTest | None:
-    r"""Wald test that the estimates in ``columns`` are all zero (None with fewer than two)."""
+def _joint_test(name: str, estimate: np.ndarray, vcov: np.ndarray, columns: np.ndarray
+                ) -> tuple[PretrendTest | None, str | None]:
+    r"""Wald test that the estimates in ``columns`` are all zero, and a warning if any.
+
+    None with fewer than two estimates (as ``did_multiplegt_dyn``); a (nearly) singular
+    covariance is inverted by its pseudo-inverse with a warning.
+    """
     if columns.size < 2:
-        return None
+        return None, None
     values = estimate[columns]
     if not np.isfinite(values).all():
-        return PretrendTest.unavailable(name, "some estimates are not identified")
+        return PretrendTest.unavailable(name, "some estimates are not identified"), None
     block = vcov[np.ix_(columns, columns)]
     eigen = np.abs(np.linalg.eigvalsh(block))
-    if eigen.min() < 1e-10 * max(eigen.max(), 1e-300) or eigen.max() == 0:
-        return PretrendTest.unavailable(
-            name, "their covariance is singular (e.g. more estimates than clusters)")
+    eigen = eigen[eigen > 1e-10]
+    if eigen.size == 0:
+        return PretrendTest.unavailable(name, "their covariance is zero"), None
+    note = None
+    if eigen.size < columns.size or eigen.max() / eigen.min() > 1000:
+        note = (f"the covariance of the {name.split('all ')[1].split(' are')[0]} is (nearly) "
+                f"singular (rank {eigen.size} of {columns.size}, e.g. more estimates than "
+                "clusters); the joint test uses its pseudo-inverse, as did_multiplegt_dyn")
     statistic = float(values @ np.linalg.pinv(block) @ values)
     return PretrendTest(name, statistic, int(columns.size),
-                        float(chdtrc(columns.size, statistic)))
+                        float(chdtrc(columns.size, statistic))), note
 
 
 __all__ = ["AVERAGE_TOTAL_EFFECT", "ChaisemartinDHaultfoeuille", "DCDHResult"]

@@ -187,6 +187,13 @@ register(EstimatorEntry(
     {"small_sample": "small_sample", "weights": None, **_REGRESSION_INFERENCE},
     by_aggregation=_STATUS, comparison={"dynamic": True},
     description="two-way fixed effects: static (none, simple) or event study (event)"))
+register(EstimatorEntry(
+    "dcdh", "evaluation.estimators.dcdh:ChaisemartinDHaultfoeuille",
+    "de Chaisemartin-D'Haultfoeuille", ("none", "event"),
+    {"effects": "effects", "placebo": "placebo", "normalized": "normalized",
+     "switchers": "switchers", "se": "se", "draws": "draws", "seed": "seed", "weights": None},
+    description="DID_l after the first switch of a treatment that switches on and off "
+                "(did_multiplegt_dyn); needs the status column (treatment=)"))
 
 
 def estimate_table(
