@@ -32,6 +32,11 @@ if TYPE_CHECKING:
     from evaluation.estimators.sun_abraham import SunAbraham
 
 _CHUNK_ROWS = 1 << 16  # rows of demeaned indicators materialised at once (~30 MB at 57 cells)
+#: Products of tall matrices are summed in row blocks of at most this many multiply-adds,
+#: below OpenBLAS's threshold for threading (65536 x 4): on a machine whose cores are busy
+#: a threaded product of (100,000 x 57) matrices waited seconds for its second thread,
+#: while the blocks take ~0.05 s on one.
+_BLOCK_FLOPS = 1 << 17
 
 
 def _compact(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -287,8 +292,8 @@ def fit_cells(panel: Panel, design: InteractionDesign, *, small_sample: bool = F
     sums = _cell_sums(cluster[inside], in_cell, score[inside], n_clusters, k)
     sums -= types.by_cluster(np.bincount(unit, weights=score, minlength=n_units),
                              unit_cluster, g_type)
-    sums -= _cell_sums(cluster, time, score, n_clusters, n_periods) @ g_time
-    cov = bread @ (sums.T @ sums) @ bread
+    sums -= _tall_product(_cell_sums(cluster, time, score, n_clusters, n_periods), g_time)
+    cov = bread @ _tall_gram(sums) @ bread
     if small_sample:
         cov *= n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
     if not partialled:
@@ -314,6 +319,25 @@ def _demeaned_cells(cell: np.ndarray, row_type: np.ndarray, time: np.ndarray,
         np.negative(block, out=block)
         inside = np.flatnonzero(cell[part] >= 0)
         block[inside, cell[part][inside]] += 1.0
+    return out
+
+
+def _tall_gram(a: np.ndarray) -> np.ndarray:
+    """Return ``a.T @ a`` of a tall matrix, summed over single-threaded row blocks."""
+    step = max(1, _BLOCK_FLOPS // max(a.shape[1] ** 2, 1))
+    out = np.zeros((a.shape[1], a.shape[1]))
+    for start in range(0, a.shape[0], step):
+        block = a[start:start + step]
+        out += block.T @ block
+    return out
+
+
+def _tall_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return ``a @ b`` for a tall ``a``, computed in single-threaded row blocks."""
+    step = max(1, _BLOCK_FLOPS // max(a.shape[1] * b.shape[1], 1))
+    out = np.empty((a.shape[0], b.shape[1]))
+    for start in range(0, a.shape[0], step):
+        np.matmul(a[start:start + step], b, out=out[start:start + step])
     return out
 
 
