@@ -52,6 +52,7 @@ from evaluation.synthetic.municipal import (
     draw_municipal_panel,
     monthly_calendar,
     to_long_frame,
+    wave_end_truth,
 )
 from evaluation.synthetic.scenario import DEFAULT_SEED, SCENARIOS, Scenario, get_scenario
 from evaluation.synthetic.shocks import common_shocks
@@ -177,7 +178,8 @@ def simulate_municipalities(
         long_term_unemployed, unemployed_under25, unemployed_over50, unemployed_foreign,
         unemployment_rate, vacancies, in_services, other_jobseekers, employment_plans,
         lms_cost_total, lms_cost_state, lms_cost_municipal, treated (trial running this
-        month), wave (the wave running, 0 if none), first_treated, cohort_w1..cohort_w3 (first
+        month), wave (the wave running, 0 if none), earlier_waves (waves the municipality
+        ran that ended before the month), first_treated, cohort_w1..cohort_w3 (first
         trial month t, 0 = never) and area_w1..area_w3``.
 
     Notes
@@ -196,7 +198,10 @@ def simulate_municipalities(
     outside wave N that ran an earlier wave, or neighboured one with spillovers) whose
     effects in wave N's window are the carried-over ones (members' effects include what
     their own earlier wave carries over), and ``units`` gets boolean columns
-    ``carry_over_w2`` and ``carry_over_w3``.
+    ``carry_over_w2`` and ``carry_over_w3``. Effects after each wave ended (kinds
+    ``post_wave*``) and of the municipalities that ran an earlier wave (population
+    ``repeat``; design ``waveN_added`` for what wave N itself added) are described in
+    :func:`evaluation.synthetic.municipal.wave_end_truth`.
     """
     scenario = get_scenario(scenario)
     design_seed = seed if design_seed is None else design_seed
@@ -224,6 +229,8 @@ def simulate_municipalities(
             {area: members == row for row, area in enumerate(design.areas["area"])
              if design.areas["wave"].iat[row] == w.number},
             f"wave{w.number}", (0, w.n_months - 1), kinds=("overall",)))
+    truth += wave_end_truth(design, scenario, draw, lambda other: draw_municipal_panel(
+        design, other, _rng(seed, _MUNICIPAL), shock))
     units = _municipality_table(design)
     if scenario.carry_over > 0:
         for w in WAVES[1:]:

@@ -70,21 +70,24 @@ REFERENCE_CONTENT = {
 # jobseeker panel, its truth and the manifest as they are since `extended_unemployed` was
 # added; the jobseeker panel and the manifest since the reference-month covariates and
 # `reference_t` were added, which `test_written_panel_adds_only_the_reference_covariates`
-# shows to be the only change; the other five files unchanged since before the knobs);
+# shows to be the only change; the municipal panel, its truth and the manifest since the
+# ``earlier_waves`` column and the truth rows after a wave ends were added, which
+# `test_existing_scenarios_give_the_reference_data` shows to be the only change; the other
+# three files unchanged since before the knobs);
 # Parquet files record the writer's version, so they are compared under the same pyarrow.
 REFERENCE_PYARROW, REFERENCE_VERSION = "26.0.1", "0.1.0"
 REFERENCE_FILES = {
     "jobseeker_info.parquet": "0de4a5206431a1c0076a28efa410384b365d2e793ebe3c81a6e7799f40fd2e54",
     "jobseekers.parquet": "cb4174a340ac4f27877bd3fdb6e8bf6fb3766f3fcfa7596d9b5e3e4f21889eaa",
-    "manifest.json": "cec886073972787ac86ca71f32daf412b4ec95eab08bc0e7a22dfd0eaa383df9",
-    "municipalities.parquet": "8fe37795b6d93e637fac274461e184e9f585565171b5dd35e8b24c1132cc8e43",
+    "manifest.json": "f8318ad04a2a81f1979a713ab50b3fc10b0bc398bbed70bca3c0746799b757ab",
+    "municipalities.parquet": "376c5050236ab8c4e25dd527fbc2017c79be998f1b37735e9c4ba3e830bf0fa0",
     "municipality_info.parquet":
         "988d0838dd6eb071bd676cd1d617ef864e2930454cd803fe157c82033e9044d1",
     "trial_areas.parquet": "fdf96de7c2997a0999917958852f6535f77f7ccfdf329a711c13e559439d9b80",
     "truth_jobseekers.parquet":
         "ffb79981eabdc7ec8535480d205420b068c05863073574ad883686b98cd2dc3d",
     "truth_municipalities.parquet":
-        "6fb26ab012c666e68275c0977de123c1c70174a732af0b1000a84adb51236a39",
+        "06efd9c2511530535b169fd3ae44ee2e61fef9f011c5eaa569ba8d94cd2ab98e",
 }
 MANIFEST_SCENARIO_KEYS = {
     "anticipation", "area_heterogeneity", "attrition", "cohort_effects", "dip_months",
@@ -102,13 +105,18 @@ def _content(frame: pd.DataFrame) -> str:
 
 #: Outcomes added to the jobseeker panel after the reference hashes were taken; they are
 #: functions of the existing states, so leaving them out must give the reference content.
-LATER_OUTCOMES = ("extended_unemployed",)
+#: Likewise the municipal panel's ``earlier_waves`` column (a function of the trial dates)
+#: and the truth rows after a wave ends (populations ``post_wave`` and ``repeat``).
+LATER_OUTCOMES = ("extended_unemployed", "earlier_waves")
+LATER_POPULATIONS = ("post_wave", "repeat")
 
 
 def _without_later_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.drop(columns=[c for c in LATER_OUTCOMES if c in frame.columns])
     if "outcome" in frame.columns:
-        frame = frame[~frame["outcome"].isin(LATER_OUTCOMES)].reset_index(drop=True)
+        later = frame["outcome"].isin(LATER_OUTCOMES) | frame["population"].isin(
+            LATER_POPULATIONS)
+        frame = frame[~later].reset_index(drop=True)
     return frame
 
 

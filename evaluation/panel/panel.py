@@ -9,8 +9,9 @@ grouping again.
 The checks run in the order set out in :meth:`Panel.__init__`; their implementations live in
 private helper modules of this package, one per concept: ``_columns`` (row-level checks of
 the named columns), ``_time`` (time and cohort labels, the time grid), ``_units``
-(unit-level columns and treatment status) and ``_arrays`` (integer coding);
-:mod:`evaluation.messages` formats values in messages.
+(unit-level columns and treatment status), ``_arrays`` (integer coding) and ``_paths``
+(treatment paths and the first-spell window); :mod:`evaluation.messages` formats values in
+messages.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ for never-exposed cells the two coincide.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ from evaluation.synthetic.design import Design
 from evaluation.synthetic.effects import effect_paths
 from evaluation.synthetic.scenario import Scenario
 from evaluation.synthetic.shocks import shift_municipal_counts
+from evaluation.synthetic.truth import AFTER_END_RANGES, after_end_table, truth_table
 
 #: Annual average register unemployment rate (%) of the whole country, interpolated monthly.
 NATIONAL_RATE = {2010: 9.6, 2011: 9.0, 2012: 9.4, 2013: 10.6, 2014: 11.7, 2015: 12.9,
@@ -60,6 +62,7 @@ class MunicipalDraw:
     vacancies: np.ndarray
     status: np.ndarray
     current_wave: np.ndarray
+    earlier_waves: np.ndarray | None = None
 
 
 def monthly_calendar() -> tuple[pd.PeriodIndex, np.ndarray]:
@@ -118,12 +121,14 @@ def exposure(design: Design, scenario: Scenario, t: np.ndarray) -> dict[str, np.
 
     Returns arrays ``shift``, ``unemployment``, ``plans`` (see
     :class:`~evaluation.synthetic.effects.EffectPaths`), the trial ``status`` (1 in the
-    months a municipality ran a trial) and ``wave`` (the wave running, 0 if none).
+    months a municipality ran a trial), ``wave`` (the wave running, 0 if none) and
+    ``earlier_waves`` (the number of waves the municipality ran that ended before the month).
     """
     n, n_t = design.n_municipalities, t.size
     out = {k: np.zeros((n, n_t)) for k in ("shift", "unemployment", "plans")}
     status = np.zeros((n, n_t), dtype=np.int8)
     current = np.zeros((n, n_t), dtype=np.int8)
+    earlier = np.zeros((n, n_t), dtype=np.int8)
     area_mult = np.exp(scenario.area_heterogeneity * design.areas["area_z"].to_numpy())
     for w in WAVES:
         start = month_index(w.start)
@@ -138,7 +143,8 @@ def exposure(design: Design, scenario: Scenario, t: np.ndarray) -> dict[str, np.
         running = (member >= 0)[:, None] & ((t >= start) & (t < start + w.n_months))[None, :]
         status[running] = 1
         current[running] = w.number
-    out["status"], out["wave"] = status, current
+        earlier += (member >= 0)[:, None] & (t >= start + w.n_months)[None, :]
+    out["status"], out["wave"], out["earlier_waves"] = status, current, earlier
     return out
 
 
@@ -255,7 +261,7 @@ def draw_municipal_panel(design: Design, scenario: Scenario, rng: np.random.Gene
     for k, name in enumerate(("lms_cost_total", "lms_cost_state", "lms_cost_municipal")):
         potential[name] = (costs[0][k], costs[1][k])
     return MunicipalDraw(months, t, {k: potential[k] for k in MUNICIPAL_OUTCOMES},
-                         labour_force, vacancies, ex["status"], ex["wave"])
+                         labour_force, vacancies, ex["status"], ex["wave"], ex["earlier_waves"])
 
 
 def municipal_lms_costs(unemployed: np.ndarray, long_term: np.ndarray, services: np.ndarray,
@@ -305,6 +311,8 @@ def to_long_frame(design: Design, draw: MunicipalDraw, scenario: Scenario,
         cols[name] = draw.potential[name][1].ravel().astype(np.int64)
     cols["treated"] = draw.status.ravel()
     cols["wave"] = draw.current_wave.ravel()
+    if draw.earlier_waves is not None:
+        cols["earlier_waves"] = draw.earlier_waves.ravel()
     cols["first_treated"] = design.first_treated[unit]
     for w in WAVES:
         member = design.treated(w.number)
@@ -315,3 +323,78 @@ def to_long_frame(design: Design, draw: MunicipalDraw, scenario: Scenario,
         keep = rng.random(n * n_t) >= scenario.attrition
         frame = frame.loc[keep].reset_index(drop=True)
     return frame
+
+
+def wave_end_truth(design: Design, scenario: Scenario, draw: MunicipalDraw,
+                   redraw: Callable[[Scenario], MunicipalDraw]) -> list[pd.DataFrame]:
+    r"""Return the true effects beyond each wave's own months: persistence, repeat waves.
+
+    Parameters
+    ----------
+    design, scenario, draw
+        The country, the world and its draw (:func:`draw_municipal_panel`).
+    redraw
+        Draws the municipal panel again for another scenario with the same random numbers
+        (the same seed's stream), e.g. ``lambda s: draw_municipal_panel(design, s,
+        rng_of_the_same_seed, shock)``.
+
+    Returns
+    -------
+    list of pandas.DataFrame
+        Truth tables (columns :data:`~evaluation.synthetic.truth.TRUTH_COLUMNS`) per wave
+        :math:`w`:
+
+        * design ``wave{w}``, population ``post_wave``: the wave's municipalities that run no
+          other wave in the :data:`~evaluation.synthetic.truth.AFTER_END_RANGES` months after
+          it ended; kinds ``post_wave`` (per month after the end) and ``post_wave_1_12``,
+          ``post_wave_13_24`` (:func:`~evaluation.synthetic.truth.after_end_table`). Zero
+          without ``carry_over``; wave 3 ends with the panel and has none.
+        * design ``wave{w}``, population ``repeat``: the wave's municipalities that ran an
+          earlier wave, with the group-time, event and overall effects in the wave's window
+          (what the earlier wave carries over included).
+        * design ``wave{w}_added`` (only with ``carry_over`` > 0), populations ``treated`` and
+          ``repeat``: event and overall effects of wave :math:`w` itself in its window, i.e.
+          what the wave added to a world in which the other waves ran.
+
+    Notes
+    -----
+    With :math:`\tau_{it} = Y_{it}(1) - Y_{it}(0)` (all waves against none), the repeat rows
+    average :math:`\tau` like the ``treated`` rows. The added effect is
+    :math:`Y_{it}(1) - Y_{it}(1_{-w})`, where :math:`Y(1_{-w})` is drawn with the same
+    random numbers in the world where wave :math:`w` had no effect (its
+    ``cohort_effects`` multiplier, spillovers included, set to zero). Without carry-over
+    no other wave's effect reaches wave :math:`w`'s window, so the added effect equals
+    :math:`\tau` there and these rows would repeat the ``wave{w}`` rows (up to
+    rounding of the counts). With common shocks the redraw's floors could in principle
+    differ; at calibrated shock sizes they never bind.
+    """
+    t = draw.t
+    effects = {k: draw.potential[k][1] - draw.potential[k][0] for k in MUNICIPAL_OUTCOMES}
+    horizon = max(hi for _, hi in AFTER_END_RANGES)
+    starts = np.array([month_index(w.start) for w in WAVES])
+    member = design.membership >= 0
+    tables = []
+    for w in WAVES:
+        start, last = month_index(w.start), month_index(w.end)
+        later = (starts > last) & (starts <= last + horizon)
+        busy = (member[:, later]).any(axis=1)
+        tables.append(after_end_table(effects, member[:, w.number - 1] & ~busy, t, last,
+                                      f"wave{w.number}"))
+        repeat = member[:, w.number - 1] & member[:, : w.number - 1].any(axis=1)
+        if not repeat.any():
+            continue
+        window = ((t >= start - scenario.anticipation) & (t <= last))[None, :]
+        cohort = np.full(design.n_municipalities, start)
+        total = {k: v * window for k, v in effects.items()}
+        tables.append(truth_table(total, cohort, t, {"repeat": repeat}, f"wave{w.number}",
+                                  (0, w.n_months - 1)))
+        if scenario.carry_over > 0:
+            multipliers = list(scenario.cohort_effects)
+            multipliers[w.number - 1] = 0.0
+            without = redraw(scenario.replace(cohort_effects=tuple(multipliers)))
+            added = {k: (draw.potential[k][1] - without.potential[k][1]) * window
+                     for k in MUNICIPAL_OUTCOMES}
+            tables.append(truth_table(
+                added, cohort, t, {"treated": member[:, w.number - 1], "repeat": repeat},
+                f"wave{w.number}_added", (0, w.n_months - 1), kinds=("event", "overall")))
+    return [table for table in tables if len(table)]  # empty frames would turn dtypes to object

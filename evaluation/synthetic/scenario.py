@@ -227,6 +227,10 @@ SCENARIOS: dict[str, Scenario] = {
     # comparison municipalities that ran wave 1 or 2 are not clean controls.
     "carry_over": Scenario(name="carry_over", carry_over=0.5, carry_months=36.0,
                            employment_effect=0.04),
+    # The default world with modest persistence after each wave ends: 30 % of the service
+    # shift and unemployment effect of a wave's last month remain, decaying over a year (the
+    # default scenario keeps carry_over=0 so its shipped validation runs stay as they are).
+    "persistence": Scenario(name="persistence", carry_over=0.3, carry_months=12.0),
 }
 
 

@@ -116,3 +116,88 @@ def truth_table(
     table["n_units"] = table["n_units"].astype(np.int64)
     table.insert(0, "design", design)
     return table[TRUTH_COLUMNS]
+
+
+#: Months after a spell's last month that :func:`after_end_table` summarises (two years).
+AFTER_END_RANGES: tuple[tuple[int, int], ...] = ((1, 12), (13, 24))
+
+
+def after_end_table(
+    effects: Mapping[str, np.ndarray],
+    members: np.ndarray,
+    times: np.ndarray,
+    last_period: int,
+    design: str,
+    population: str = "post_wave",
+    ranges: tuple[tuple[int, int], ...] = AFTER_END_RANGES,
+) -> pd.DataFrame:
+    r"""Tidy table of the true effects after a treatment spell ended (persistence).
+
+    Parameters
+    ----------
+    effects
+        Outcome name -> ``(n_units, n_periods)`` realised effects
+        :math:`Y_{it}(1) - Y_{it}(0)`.
+    members
+        Boolean unit mask of the population (units whose spell ended in ``last_period``).
+    times
+        ``(n_periods,)`` integer period labels.
+    last_period
+        The spell's last treated period on the scale of ``times``.
+    design, population
+        Labels of the rows.
+    ranges
+        Inclusive ranges :math:`[lo, hi]` of periods after ``last_period`` to average over.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`TRUTH_COLUMNS`. ``kind`` is ``post_wave`` for one row per period
+        :math:`t` with :math:`1 \le t - E \le \max hi` in the panel (``time`` = :math:`t`,
+        ``event_time`` = :math:`t - E`, months since the last treated month), and
+        ``post_wave_{lo}_{hi}`` for the average over each range (ranges wholly outside the
+        panel are left out). Empty when the population is empty.
+
+    Notes
+    -----
+    With :math:`E` = ``last_period`` and population :math:`P`,
+
+    .. math::
+
+        \tau^{post}(t) = \frac{1}{|P|}\sum_{i \in P} \tau_{it}, \qquad
+        \tau^{post}_{[lo, hi]} = \frac{1}{|P|\,|T_{lo,hi}|}
+            \sum_{i \in P}\sum_{t \in T_{lo,hi}} \tau_{it},
+
+    where :math:`T_{lo,hi} = \{t : lo \le t - E \le hi\}` (periods in the panel).
+    """
+    times = np.asarray(times)
+    rows = np.flatnonzero(members)
+    after = times - last_period
+    horizon = max(hi for _, hi in ranges)
+    monthly = np.flatnonzero((after >= 1) & (after <= horizon))
+    records: list[dict] = []
+    if rows.size == 0 or monthly.size == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in TRUTH_COLUMNS})
+    for outcome, tau in effects.items():
+        tau_pop = np.asarray(tau, dtype=float)[rows]
+        means = tau_pop[:, monthly].mean(axis=0)
+        for j, column in enumerate(monthly):
+            records.append({"outcome": outcome, "kind": "post_wave", "time": times[column],
+                            "event_time": after[column], "att": means[j]})
+        for lo, hi in ranges:
+            window = (after >= lo) & (after <= hi)
+            if window.any():
+                records.append({"outcome": outcome, "kind": f"post_wave_{lo}_{hi}",
+                                "time": None, "event_time": None,
+                                "att": tau_pop[:, window].mean()})
+    table = pd.DataFrame.from_records(records)
+    table.insert(0, "design", design)
+    table.insert(1, "population", population)
+    for col in ("design", "population", "outcome", "kind"):
+        table[col] = table[col].astype(str)
+    table["group"] = None
+    table["n_units"] = np.int64(rows.size)
+    for col in ("group", "time", "event_time"):
+        table[col] = pd.array(table[col].astype(object).where(table[col].notna(), None),
+                              dtype="Int64")
+    return table[TRUTH_COLUMNS]
