@@ -67,14 +67,17 @@ class _Captured(tuple):
         return value
 
 
-def load_cases() -> list[tuple[Case, object]]:
+MODULES = ("test_hostile_cli", "test_hostile_input")
+
+
+def load_cases(modules: tuple[str, ...] = MODULES) -> list[tuple[Case, object]]:
     """``(case, module)`` for the cases of every corpus module in ``tests/``.
 
     A module with its own input files (``write_inputs(root, names)``, as
     ``test_hostile_input.py``) gets them written the way its test does.
     """
     cases: list[tuple[Case, object]] = []
-    for name in ("test_hostile_cli", "test_hostile_input"):
+    for name in modules:
         path = TESTS / f"{name}.py"
         if not path.is_file():
             continue
@@ -106,8 +109,10 @@ def run(case: Case, module: object) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--details", action="store_true", help="list the failing cases")
+    parser.add_argument("--modules", default=",".join(MODULES),
+                        help="comma-separated corpus modules in tests/ (default both)")
     args = parser.parse_args()
-    cases = load_cases()
+    cases = load_cases(tuple(args.modules.split(",")))
     started = time.perf_counter()
     counts: dict[str, Counter] = defaultdict(Counter)
     failing = []

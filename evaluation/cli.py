@@ -392,10 +392,14 @@ _CLI_WORDING = (
 
 
 def cli_wording(message: str) -> str:
-    """Rewrite advice about Python arguments the command line lacks (``missing='drop'``)."""
+    """Rewrite advice about Python arguments the command line lacks (``missing='drop'``).
+
+    ``COLUMN`` in the advice becomes the first column the message names.
+    """
     for pattern, replacement in _CLI_WORDING:
         message = pattern.sub(replacement, message)
-    return message
+    named = re.search(r"'([^']+)' \(", message)
+    return message.replace("COLUMN", named.group(1) if named else "COLUMN")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -230,6 +230,7 @@ FIXTURES: dict[str, Callable[[], bytes]] = {
     "single_period.csv": _panel_variant(_single_period),
     "missing_y.csv": _panel_variant(lambda f: f.assign(y=f["y"].mask(f.index % 7 == 0))),
     "text_y.csv": _panel_variant(lambda f: f.assign(y="a")),
+    "infinite_y.csv": _panel_variant(lambda f: f.assign(y=f["y"].mask(f.index == 5, "inf"))),
     "duplicated.csv": _panel_variant(lambda f: pd.concat([f, f.iloc[:3]])),
     "empty.csv": lambda: b"",
     "header_only.csv": lambda: b"unit,time,cohort,y\n",
@@ -334,9 +335,8 @@ def run_case(case: Case, root: Path, monkeypatch: Any, capsys: Any,
         argv = [arg.replace("{tmp}", str(root)) for arg in case.argv]
         try:
             status = main(argv)
-        except SystemExit as exc:  # argparse or a sys.exit that escaped main
+        except SystemExit as exc:  # argparse's exit: no traceback, but its usage block
             status = exc.code if isinstance(exc.code, int) else 1
-            escaped = exc
         except BaseException as exc:
             status, escaped = -1, exc
     captured = capsys.readouterr()

@@ -132,7 +132,11 @@ ESTIMATE = [
         message="nothere"),
     est("outcome-text", data="text_y.csv", message="must be numeric"),
     est("duplicate-rows", data="duplicated.csv", message="more than once"),
-    est("missing-outcome-cli-wording", data="missing_y.csv", message="--where"),
+    est("missing-outcome-cli-wording", data="missing_y.csv",
+        message='drop these rows with --where (e.g. --where "y == y" keeps the rows where y '
+                "is not missing) or impute the values in the file"),
+    est("infinite-outcome-cli-wording", data="infinite_y.csv",
+        message='drop these rows with --where (e.g. --where "abs(y) < inf")'),
     est("single-period", data="single_period.csv", message="single period (time = 1)"),
     # unidentified estimands
     est("no-treated-unit", data="untreated.csv", message="no unit is treated"),
@@ -207,6 +211,9 @@ MATCH = [
 ]
 
 SIMULATE = [
+    Case("simulate-ok-small", "simulate", ("simulate", "--people", "200", "--municipalities",
+                                           "100", "--out", "new/sim"), status=0,
+         outputs=("new",)),
     sim("out-empty", out="", message="is empty"),
     sim("out-parent-is-file", out="file/sim", files=("file",), message="is a file"),
     sim("out-is-file", out="file", files=("file",), message="is an existing file"),
@@ -270,6 +277,7 @@ REPORT = [
         message="is the input --validation"),
     rep("wave-choice", "--wave", "4", message="invalid choice: 4"),
     rep("seed-text", "--seed", "x", message="invalid int value: 'x'"),
+    rep("seed-negative", "--seed", "-4", message="seed=-4"),
     rep("missing-out", out=None, message="required: --out"),
 ]
 

@@ -21,7 +21,9 @@ from evaluation.errors import IdentificationError, IdentificationWarning
 from evaluation.messages import fmt, fmt_list, plural
 
 #: Columns that must hold numbers in every row of a written table.
-REQUIRED_VALUES = ("estimate", "std_error")
+REQUIRED_VALUES = ("estimate", "std_error", "ci_lower", "ci_upper")
+#: Columns that may be NaN in some rows but not in all of them.
+SOMETIMES_NAN = ("p_value",)
 #: Inference options that resample or leave out units, so they need several per group.
 _RESAMPLING = ("bootstrap", "cr3", "wild", "randomization")
 
@@ -158,12 +160,15 @@ def check_estimates(table: pd.DataFrame, data: pd.DataFrame, *, allow_partial: b
 
     Notes
     -----
-    A row is unidentified when :math:`\hat\theta` or :math:`\widehat{se}` is NaN; an
-    interval is inverted when :math:`\ell > u` (for instance a significance level outside
-    ``(0, 1)``).
+    A row is unidentified when :math:`\hat\theta`, :math:`\widehat{se}` or an interval end
+    is NaN (every row when the whole ``p_value`` column is NaN); an interval is inverted
+    when :math:`\ell > u` (for instance a significance level outside ``(0, 1)``).
     """
     values = table.loc[:, list(REQUIRED_VALUES)].apply(pd.to_numeric, errors="coerce")
     missing = values.isna().any(axis=1).to_numpy()
+    for column in SOMETIMES_NAN:
+        if column in table and len(table) and table[column].isna().all():
+            missing = missing | True
     inverted = (pd.to_numeric(table["ci_lower"], errors="coerce")
                 > pd.to_numeric(table["ci_upper"], errors="coerce")).to_numpy()
     if len(table) and not missing.any() and not inverted.any():
@@ -181,14 +186,13 @@ def check_estimates(table: pd.DataFrame, data: pd.DataFrame, *, allow_partial: b
             f"no estimate can be computed: {general or 'the estimator returned no rows'}; "
             "fix the data or the options (see `evaluation estimate --help`).")
     if not allow_partial:
-        what = (f"{plural(int(missing.sum()), 'of the estimates')}"
-                if not missing.all() else "every estimate")
+        count = int(missing.sum())
+        what = ("every estimate is" if missing.all() else
+                f"{count:,} of the {len(table):,} estimates {'is' if count == 1 else 'are'}")
         raise IdentificationError(
-            f"{what.replace('1 of the estimates', 'one of the estimates')} "
-            f"{'is' if missing.sum() == 1 else 'are'} not identified (NaN estimate or "
-            f"standard error): {general or 'the estimator could not compute them'}; fix the "
-            "data or the options, or pass --allow-partial to write the table with a note on "
-            "each NaN row.")
+            f"{what} not identified (NaN estimate, standard error or interval): "
+            f"{general or 'the estimator could not compute them'}; fix the data or the "
+            "options, or pass --allow-partial to write the table with a note on each NaN row.")
     notes = [_note(row, reasons) if bad else "" for (_, row), bad in
              zip(table.iterrows(), missing, strict=True)]
     warnings.warn(f"{plural(int(missing.sum()), 'estimate')} not identified; written with "
@@ -210,8 +214,8 @@ def _note(row: pd.Series, reasons: dict[Any, list[str]]) -> str:
     group = row.get("group")
     mine = [text for key, texts in reasons.items() if key is not None and not pd.isna(group)
             and _same(key, group) for text in texts]
-    chosen = mine or reasons.get(None) or ["not identified by the data (NaN estimate or "
-                                           "standard error)"]
+    chosen = mine or reasons.get(None) or ["not identified by the data (NaN estimate, "
+                                           "standard error or interval)"]
     return "; ".join(chosen)
 
 

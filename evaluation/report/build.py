@@ -26,7 +26,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError
 from nbconvert import HTMLExporter
 
 from evaluation.errors import InvalidOptionError, ReportError
-from evaluation.options import check_count
+from evaluation.options import check_count, check_seed
 from evaluation.outputs import Outputs, check_outputs
 from evaluation.report.warning_log import WARNINGS_FILE
 from evaluation.sources.files import sha256_file
@@ -313,6 +313,7 @@ def build_report(data_dir: str | Path, out_dir: str | Path, *, wave: int | None 
     parameters = report_parameters(data_dir, out_dir, data_manifest, wave=wave,
                                    outcomes=outcomes, seed=seed, threshold=threshold)
     check_count("validation_reps", validation_reps, 1)
+    check_seed("seed", seed)
     check_outputs({"--out": out_dir}, {"--data": data_dir, "--validation": validation},
                   directories=("--out",))
     if validation is not None and not Path(validation).is_dir():
