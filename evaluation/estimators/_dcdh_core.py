@@ -35,8 +35,13 @@ class SideEffect:
         ``(G,)`` bool: switchers used.
     switch_period
         ``(G,)`` period :math:`F_g - 1 + \ell` of each unit (meaningful where used).
-    used_cells
-        ``(G, T)`` bool: cells entering the estimate (switchers and their comparisons).
+    rows
+        Slice of the design rows of the switchers' baseline level (the only rows with
+        non-zero influence).
+    columns
+        ``(k,)`` periods at which switchers are used.
+    cells
+        ``(rows, k)`` bool: cells entering the estimate (switchers and their comparisons).
     """
 
     weight: float
@@ -45,7 +50,9 @@ class SideEffect:
     influence_var: np.ndarray
     used_switchers: np.ndarray
     switch_period: np.ndarray
-    used_cells: np.ndarray
+    rows: slice
+    columns: np.ndarray
+    cells: np.ndarray
 
 
 def lagged_difference(values: np.ndarray, lag: int) -> np.ndarray:
@@ -64,15 +71,13 @@ def placebo_difference(values: np.ndarray, lag: int) -> np.ndarray:
     return out
 
 
-def _cluster_counts(mask: np.ndarray, design: SwitchDesign, start: int, stop: int
-                    ) -> np.ndarray:
-    """Count, per period, the rows (or distinct clusters) of a level block where ``mask``."""
-    block = mask[start:stop]
+def _cluster_counts(mask: np.ndarray, design: SwitchDesign, start: int) -> np.ndarray:
+    """Count, per column, the rows (or distinct clusters) of a level block where ``mask``."""
     if design.cluster is None:
-        return block.sum(axis=0).astype(float)
-    codes = design.cluster[start:stop]
+        return mask.sum(axis=0).astype(float)
+    codes = design.cluster[start:start + mask.shape[0]]
     starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))
-    return (np.add.reduceat(block.astype(np.int32), starts, axis=0) > 0).sum(axis=0).astype(float)
+    return (np.add.reduceat(mask.astype(np.int32), starts, axis=0) > 0).sum(axis=0).astype(float)
 
 
 def _cohort_counts(keys: np.ndarray, clusters: np.ndarray | None, size: int) -> np.ndarray:
@@ -120,113 +125,105 @@ def side_effect(design: SwitchDesign, lag: int, increase: int, diff: np.ndarray,
         ``(G, T)`` cells that can serve as comparisons (not switched at :math:`t`, changes
         observed).
     switch_ok
-        ``(G,)`` switchers eligible before the comparison check (direction, :math:`L_g \ge
-        \ell`, observed change).
+        ``(G,)`` switchers eligible before the comparison check (:math:`L_g \ge \ell`; for
+        placebos the switchers of the effect).
+
+    Notes
+    -----
+    Switchers in have baseline 0 and switchers out baseline 1, and comparisons share the
+    switcher's baseline, so only that level's rows and the periods at which its switchers
+    are used carry weight: the work is on that ``(rows, k)`` block.
     """
     n_groups, n_periods = design.n_groups, design.n_periods
-    weight = design.cell_weight
-    control_weight = np.where(comparable, weight, 0.0)
-    control_change = control_weight * np.where(comparable, diff, 0.0)
-    n_levels = 2
-    control_total = np.zeros((n_levels, n_periods))
-    for level, start, stop in design.levels:
-        control_total[level] = control_weight[start:stop].sum(axis=0)
-
+    level = 1 - increase
+    bounds = [(start, stop) for lvl, start, stop in design.levels if lvl == level]
+    start, stop = bounds[0] if bounds else (0, 0)
+    block = slice(start, stop)
     period = design.first_switch - 1 + lag
+    empty = np.zeros(n_groups)
+    none_used = np.zeros(n_groups, dtype=bool)
+    nothing = SideEffect(0.0, 0, empty, empty, none_used, period, block,
+                         np.zeros(0, dtype=np.int64), np.zeros((stop - start, 0), dtype=bool))
+    if stop == start or lag > int(design.last_control[start]):
+        return nothing
     inside = period < n_periods
     safe_period = np.where(inside, period, 0)
-    rows = np.arange(n_groups)
-    switch_change = np.where(inside, diff[rows, safe_period], np.nan)
-    switch_weight = np.where(inside, weight[rows, safe_period], 0.0)
-    used = (switch_ok & inside & (design.direction == increase) & ~np.isnan(switch_change)
-            & (control_total[design.baseline, safe_period] > 0))
-    cell_key = design.baseline * n_periods + safe_period
-    switch_total = np.bincount(cell_key[used], weights=switch_weight[used],
-                               minlength=n_levels * n_periods).reshape(n_levels, n_periods)
+    local = np.arange(stop - start)
+    rows_period = safe_period[block]
+    switch_change = np.where(inside[block], diff[block][local, rows_period], np.nan)
+    candidate = (switch_ok[block] & inside[block] & (design.direction[block] == increase)
+                 & ~np.isnan(switch_change))
+    if not candidate.any():
+        return nothing
+    columns, column_of = np.unique(rows_period[candidate], return_inverse=True)
+
+    # comparisons of the level at the candidate periods
+    comparable_block = comparable[block][:, columns]
+    weight_block = design.cell_weight[block][:, columns]
+    control_weight = np.where(comparable_block, weight_block, 0.0)
+    with np.errstate(invalid="ignore"):
+        control_change = np.where(comparable_block, weight_block * diff[block][:, columns], 0.0)
+    control_total = control_weight.sum(axis=0)
+    switch_weight = design.cell_weight[block][local, rows_period]
+    position = np.zeros(stop - start, dtype=np.int64)
+    position[candidate] = column_of
+    used = candidate & (control_total[position] > 0)
+    k = columns.size
+    switch_total = np.bincount(position[used], weights=switch_weight[used], minlength=k)
     total = float(switch_total.sum())
-    empty = np.zeros(n_groups)
     if total == 0:
-        return SideEffect(0.0, 0, empty, empty, used, period,
-                          np.zeros((n_groups, n_periods), dtype=bool))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(control_total > 0, switch_total / control_total, 0.0)
+        return nothing
+    ratio = np.where(control_total > 0, switch_total / np.where(control_total > 0,
+                                                                control_total, 1.0), 0.0)
     scale = n_groups / total
 
-    # comparison cells: cohort means by (level, period), their union with the switchers
-    any_switch = switch_total.sum(axis=0) > 0
-    control_cells = comparable & (weight != 0) & any_switch[None, :]
+    # comparison cells: means by period, and of their union with the period's switchers
+    control_cells = comparable_block & (weight_block != 0) & (switch_total > 0)[None, :]
     switch_cells = used & (switch_weight != 0)
-    union_cells = control_cells.copy()
-    union_cells[rows[switch_cells], period[switch_cells]] = True
+    cells = control_cells.copy()
+    cells[local[switch_cells], position[switch_cells]] = True
     s_weight = np.where(switch_cells, switch_weight, 0.0)
-    s_change = np.where(switch_cells, switch_change, 0.0) * s_weight
-    union_weight = np.bincount(cell_key[switch_cells], weights=s_weight[switch_cells],
-                               minlength=n_levels * n_periods).reshape(n_levels, n_periods)
-    union_change = np.bincount(cell_key[switch_cells], weights=s_change[switch_cells],
-                               minlength=n_levels * n_periods).reshape(n_levels, n_periods)
-    control_mean = np.zeros((n_levels, n_periods))
-    control_count = np.zeros((n_levels, n_periods))
-    union_count = np.zeros((n_levels, n_periods))
-    masked_weight = np.where(control_cells, control_weight, 0.0)
-    masked_change = np.where(control_cells, control_change, 0.0)
-    for level, start, stop in design.levels:
-        level_weight = masked_weight[start:stop].sum(axis=0)
-        level_change = masked_change[start:stop].sum(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            control_mean[level] = level_change / level_weight
-        union_weight[level] += level_weight
-        union_change[level] += level_change
-        control_count[level] = _cluster_counts(control_cells, design, start, stop)
-        union_count[level] = _cluster_counts(union_cells, design, start, stop)
+    s_change = np.where(switch_cells, np.nan_to_num(switch_change), 0.0) * s_weight
+    masked_weight = np.where(control_cells, control_weight, 0.0).sum(axis=0)
+    masked_change = np.where(control_cells, control_change, 0.0).sum(axis=0)
+    union_weight = masked_weight + np.bincount(position[switch_cells],
+                                               weights=s_weight[switch_cells], minlength=k)
+    union_change = masked_change + np.bincount(position[switch_cells],
+                                               weights=s_change[switch_cells], minlength=k)
     with np.errstate(divide="ignore", invalid="ignore"):
+        control_mean = masked_change / masked_weight
         union_mean = union_change / union_weight
+    control_count = _cluster_counts(control_cells, design, start)
+    union_count = _cluster_counts(cells, design, start)
     c_expected, c_factor, c_keep = _demeaning(control_count, control_mean, union_count,
                                               union_mean)
 
-    # switcher cells: cohort (level, first switch) means
-    cohort_size = n_levels * (n_periods + 1)
-    cohort = design.baseline * (n_periods + 1) + design.first_switch
-    members = switch_cells
-    s_count = _cohort_counts(cohort[members],
-                             None if design.cluster is None else design.cluster[members],
-                             cohort_size)
-    s_total_weight = np.bincount(cohort[members], weights=s_weight[members],
-                                 minlength=cohort_size)
-    s_total_change = np.bincount(cohort[members], weights=s_change[members],
-                                 minlength=cohort_size)
+    # switcher cells: cohort (first switch) means
+    cohort = design.first_switch[block]
+    size = n_periods + 1
+    s_count = _cohort_counts(cohort[switch_cells],
+                             None if design.cluster is None
+                             else design.cluster[block][switch_cells], size)
+    s_total_weight = np.bincount(cohort[switch_cells], weights=s_weight[switch_cells],
+                                 minlength=size)
+    s_total_change = np.bincount(cohort[switch_cells], weights=s_change[switch_cells],
+                                 minlength=size)
     with np.errstate(divide="ignore", invalid="ignore"):
         s_mean = s_total_change / s_total_weight
-    level_of, period_of = design.baseline, safe_period
     sw_expected, sw_factor, sw_keep = _demeaning(
-        s_count[cohort], s_mean[cohort], union_count[level_of, period_of],
-        union_mean[level_of, period_of])
+        s_count[cohort], s_mean[cohort], union_count[position], union_mean[position])
 
     # the influence functions
-    window_ok = lag <= design.last_control
+    change = np.nan_to_num(switch_change)
+    own = np.where(used, switch_weight * change, 0.0)
+    own_var = np.where(used & sw_keep, switch_weight * sw_factor * (change - sw_expected), 0.0)
+    var_weights = ratio * c_factor * c_keep
     influence = np.zeros(n_groups)
     influence_var = np.zeros(n_groups)
-    own = np.where(used, switch_weight * np.nan_to_num(switch_change), 0.0)
-    own_var = np.where(used & sw_keep,
-                       switch_weight * sw_factor * (np.nan_to_num(switch_change) - sw_expected),
-                       0.0)
-    used_cells = np.zeros((n_groups, n_periods), dtype=bool)
-    used_cells[rows[switch_cells], period[switch_cells]] = True
-    for level, start, stop in design.levels:
-        last = int(design.last_control[start])
-        if lag > last:
-            continue
-        window = slice(lag, last + 1)
-        weights_level = ratio[level, window]
-        var_weights = weights_level * c_factor[level, window] * c_keep[level, window]
-        compare = control_change[start:stop, window] @ weights_level
-        compare_var = (control_change[start:stop, window] @ var_weights
-                       - control_weight[start:stop, window] @ (var_weights
-                                                               * c_expected[level, window]))
-        influence[start:stop] = own[start:stop] - compare
-        influence_var[start:stop] = own_var[start:stop] - compare_var
-        used_cells[start:stop, window] |= (control_cells[start:stop, window]
-                                           & (weights_level > 0)[None, :])
-    influence = np.where(window_ok, scale * influence, 0.0)
-    influence_var = np.where(window_ok, scale * influence_var, 0.0)
-    return SideEffect(total, int(used.sum()), influence, influence_var, used, period,
-                      used_cells)
+    influence[block] = scale * (own - control_change @ ratio)
+    influence_var[block] = scale * (own_var - control_change @ var_weights
+                                    + control_weight @ (var_weights * c_expected))
+    used_switchers = np.zeros(n_groups, dtype=bool)
+    used_switchers[block] = used
+    return SideEffect(total, int(used.sum()), influence, influence_var, used_switchers,
+                      period, block, columns, cells)

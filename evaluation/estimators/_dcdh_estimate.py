@@ -137,7 +137,7 @@ def estimate_all(design: SwitchDesign, *, effects: int, placebo: int, normalized
                 if s.weight > 0:
                     ate_parts[d].append((s, float(_weighted_mean(
                         s, design, _change_at_switch(design, s)))))
-                    total_cells |= s.used_cells
+                    total_cells[s.rows, s.columns] |= s.cells
                     change = _change_at_switch(design, s)
                     lengths = design.last_control - design.first_switch + 1
                     remaining = np.minimum(n_effects, lengths) - lag + 1
@@ -201,7 +201,7 @@ def _pool(sides: dict[int, SideEffect], design: SwitchDesign, lag: int, normaliz
         if path is not None:
             delta += share * _weighted_mean(side, design, np.where(side.used_switchers, path,
                                                                     0.0))
-        observations[column] += side.used_cells.sum()
+        observations[column] += side.cells.sum()
         switcher_count[column] += side.switchers
         switcher_weight[column] += side.weight
     value = influence.sum() / design.n_groups
