@@ -335,3 +335,16 @@ def test_repeat_municipalities_truth_and_what_the_second_wave_added(persistence)
         # the total effect of repeat municipalities includes what wave 1 or 2 carried over
         carried = (y1_without - y0)[repeat][:, window].mean()
         assert carried != 0
+
+
+def test_carry_window_keeps_the_window_of_a_reweighted_panel():
+    from evaluation.panel._paths import carry_window
+
+    window = switching_panel(three_on()).restrict_to_first_spell()
+    weighted = window.with_unit_weights(pd.Series(2.0, index=window.units))
+    assert weighted.window is None  # Panel.with_unit_weights builds a fresh panel
+    carried = carry_window(window, weighted)
+    assert carried is weighted and carried.window == window.window
+    assert ImputationDiD().fit(carried).info["window"] == window.window
+    with pytest.raises(NonAbsorbingTreatmentError, match=r"cut 150 units short"):
+        CallawaySantAnna().fit(carried)

@@ -294,3 +294,16 @@ def first_spell(panel: Panel, end: Any = None) -> Panel:
         earliest = int(panel.time_codes[last_on].min())
         restricted.__dict__["_window_balanced_end"] = panel.period_label(earliest)
     return restricted
+
+
+def carry_window(source: Panel, target: Panel) -> Panel:
+    """Give ``target`` (a panel derived from ``source``'s rows) ``source``'s window.
+
+    For derived panels such as :meth:`Panel.with_unit_weights`, so that estimators still
+    record the window and Callaway-Sant'Anna still refuses units the window cut short.
+    """
+    target.window = source.window
+    for key in ("_window_cut_units", "_window_balanced_end"):
+        if key in source.__dict__:
+            target.__dict__[key] = source.__dict__[key]
+    return target
