@@ -337,14 +337,10 @@ def test_repeat_municipalities_truth_and_what_the_second_wave_added(persistence)
         assert carried != 0
 
 
-def test_carry_window_keeps_the_window_of_a_reweighted_panel():
-    from evaluation.panel._paths import carry_window
-
+def test_a_reweighted_panel_keeps_the_window():
     window = switching_panel(three_on()).restrict_to_first_spell()
-    weighted = window.with_unit_weights(pd.Series(2.0, index=window.units))
-    assert weighted.window is None  # Panel.with_unit_weights builds a fresh panel
-    carried = carry_window(window, weighted)
-    assert carried is weighted and carried.window == window.window
+    carried = window.with_unit_weights(pd.Series(2.0, index=window.units))
+    assert carried.window == window.window and carried.n_obs == window.n_obs
     assert ImputationDiD().fit(carried).info["window"] == window.window
     with pytest.raises(NonAbsorbingTreatmentError, match=r"cut 150 units short"):
         CallawaySantAnna().fit(carried)

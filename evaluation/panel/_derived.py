@@ -22,6 +22,7 @@ from evaluation.errors import (
 )
 from evaluation.messages import N_EXAMPLES, fmt, fmt_arg, plural, verb
 from evaluation.options import check_option
+from evaluation.panel._paths import carry_window
 from evaluation.panel._time import ordinal_label, to_ordinals
 
 if TYPE_CHECKING:
@@ -90,9 +91,10 @@ def reweighted(panel: Panel, weights: pd.Series, name: str) -> Panel:
         raise InvalidOptionError(f"name={name!r} is already a column of the panel; pick "
                                  "another name for the weight column.")
     frame[name] = unit_weight[keep]
-    return Panel(frame, unit=panel.unit, time=panel.time, outcome=list(panel.outcomes),
-                 cohort=panel.cohort, status=panel.status, covariates=panel.covariates,
-                 weights=name, cluster=panel.cluster, never_treated=panel.never_treated)
+    return carry_window(panel, Panel(
+        frame, unit=panel.unit, time=panel.time, outcome=list(panel.outcomes),
+        cohort=panel.cohort, status=panel.status, covariates=panel.covariates, weights=name,
+        cluster=panel.cluster, never_treated=panel.never_treated))
 
 
 def grid_label(panel: Panel, position: int | float) -> Any:
