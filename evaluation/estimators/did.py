@@ -70,8 +70,9 @@ class TwoWayFixedEffects:
     Notes
     -----
     Static: :math:`Y_{it} = \alpha_i + \lambda_t + \beta D_{it} + \varepsilon_{it}` with the
-    treatment status :math:`D_{it}` (the status column for trials that switch off, else
-    :math:`t \ge G_i`). Dynamic:
+    treatment status :math:`D_{it}` (the status column, else :math:`t \ge G_i`; a status
+    that switches off is refused, see :meth:`evaluation.panel.Panel.treatment_paths`).
+    Dynamic:
     :math:`Y_{it} = \alpha_i + \lambda_t + \sum_{e \ne r}\beta_e 1\{t - G_i = e\} +
     \varepsilon_{it}`, never-treated units having no event-time dummies. Under
     heterogeneous effects across cohorts both are weighted averages with possibly negative
