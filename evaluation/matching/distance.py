@@ -226,7 +226,7 @@ def penalized_propensity_score(design: np.ndarray, treated: np.ndarray,
     Returns
     -------
     numpy.ndarray
-        :math:`F(\hatlpha + x_i'\hateta)`.
+        :math:`F(\hat\alpha + x_i'\hat\beta)`.
 
     Raises
     ------
@@ -235,12 +235,12 @@ def penalized_propensity_score(design: np.ndarray, treated: np.ndarray,
 
     Notes
     -----
-    Maximises :math:`\sum_i w_i \ell_i(lpha + x_i'eta) - 	frac{\lambda}{2}\sum_j
-    (s_jeta_j)^2` with :math:`s_j` the standard deviation of column :math:`j` (1 for 0/1
+    Maximises :math:`\sum_i w_i \ell_i(\alpha + x_i'\beta) - \tfrac{\lambda}{2}\sum_j
+    (s_j\beta_j)^2` with :math:`s_j` the standard deviation of column :math:`j` (1 for 0/1
     indicators, so every level of a categorical is shrunk alike) and the intercept
     unpenalised: a normal prior with standard deviation :math:`1/\sqrt\lambda` on the
     log-odds (probit index) change per standard deviation or per category. Each step solves
-    :math:`(X'WX + \Lambda)\Delta = X'u - \Lambdaeta` with :math:`W` the expected
+    :math:`(X'WX + \Lambda)\Delta = X'u - \Lambda\beta` with :math:`W` the expected
     information weights and :math:`u` the score of the linear predictor, halving
     :math:`\Delta` while the penalised log-likelihood would fall; it stops when
     :math:`\max_i |x_i'\Delta| < 10^{-10}`.
