@@ -169,20 +169,27 @@ def check_caliper(name: str, value: Any, *, optional: bool = True) -> float | No
 
 
 def check_anticipation(name: str, value: Any, n_periods: int | None = None) -> int:
-    """Return a number of anticipation periods: a whole number >= 0 below ``n_periods``.
+    r"""Return a number of anticipation periods: a whole number from 0 to ``n_periods - 2``.
 
     Raises
     ------
     InvalidOptionError
         For booleans, non-integers and negative numbers, and (when ``n_periods`` is given)
-        for at least as many anticipation periods as the panel has periods, which leaves no
-        period before treatment to compare with.
+        for ``n_periods - 1`` or more, which leaves no unit a period before its anticipated
+        treatment to compare with.
+
+    Notes
+    -----
+    A cohort first treated in period :math:`g` with :math:`\delta` anticipation periods is
+    compared with period :math:`g - \delta - 1`; with periods :math:`1, \dots, T` the
+    latest cohort :math:`g \le T` has such a period only if :math:`\delta \le T - 2`.
     """
     count = check_count(name, value, 0)
-    if n_periods is not None and count >= n_periods:
-        raise InvalidOptionError(f"{name}={value!r} is not smaller than the {n_periods} "
-                                 "periods of the panel, so no period before (anticipated) "
-                                 "treatment is left; use a smaller number (usually 0 or 1).")
+    if n_periods is not None and count > n_periods - 2:
+        raise InvalidOptionError(f"{name}={value!r} leaves no period before (anticipated) "
+                                 f"treatment in a panel of {n_periods} periods (at most "
+                                 f"{max(n_periods - 2, 0)}); use a smaller number (usually 0 "
+                                 "or 1).")
     return count
 
 

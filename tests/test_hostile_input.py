@@ -391,8 +391,9 @@ OPTIONS = [
     option("caliper-nan", lambda: check_caliper("caliper", float("nan")),
            "caliper=nan must be a finite number greater than 0"),
     option("caliper-bool", lambda: check_caliper("caliper", True), "caliper=True must be"),
-    option("anticipation", lambda: check_anticipation("anticipation", 6, 6),
-           "anticipation=6 is not smaller than the 6 periods of the panel"),
+    option("anticipation", lambda: check_anticipation("anticipation", 5, 6),
+           "anticipation=5 leaves no period before (anticipated) treatment in a panel of 6 "
+           "periods (at most 4)"),
     option("anticipation-negative", lambda: check_anticipation("anticipation", -1),
            "anticipation=-1 must be a whole number of at least 0"),
     option("seed-negative", lambda: check_seed("seed", -3),
