@@ -18,7 +18,7 @@ from reference.sa_previous import regression_data, regression_panel
 
 from evaluation.errors import FewClustersWarning, InvalidOptionError
 from evaluation.estimators._sun_abraham_design import InteractionDesign, fit_cells
-from evaluation.estimators._sun_abraham_inference import contrast_problems
+from evaluation.estimators._sun_abraham_inference import cluster_squares, contrast_problems
 from evaluation.estimators.did import TwoWayFixedEffects, fit_two_way
 from evaluation.estimators.registry import get_estimator
 from evaluation.estimators.sun_abraham import SunAbraham
@@ -159,7 +159,10 @@ def test_wild_event_contrast_matches_wildboottest(null, weighting):
     root = np.ones(data.y.size) if data.weights is None else np.sqrt(data.weights)
     reference = _wildboottest(data.x * root[:, None], data.y * root, data.cluster, contrast,
                               null == "restricted")
-    problem = contrast_problems(data, contrast[None, :], null=null)[0]
+    problem = contrast_problems(data.x, data.y, data.cluster, contrast[None, :],
+                                weights=data.weights, null=null)[0]
+    x, y, cluster = cluster_squares(data)
+    squared = contrast_problems(x, y, cluster, contrast[None, :], null=null)[0]
     v, enumerated = bootstrap_weights("rademacher", 8, 9999, np.random.default_rng(0))
     mine = wild_test(problem, v, enumerated, interval=False)
     row = fit.table.index[fit.table["event_time"] == 0][0]
@@ -176,6 +179,10 @@ def test_wild_event_contrast_matches_wildboottest(null, weighting):
     assert fit.table.loc[row, "p_value"] == pytest.approx(exact, abs=1e-8)
     np.testing.assert_allclose(np.sort(np.abs(mine.t_boot)),
                                np.sort(np.abs(reference.t_boot)) * factor, rtol=0, atol=1e-8)
+    # the estimator's path: each cluster's rows replaced by a QR factor (same cross products)
+    compressed = wild_test(squared, v, enumerated, interval=False)
+    assert compressed.t == pytest.approx(mine.t, rel=1e-10)
+    np.testing.assert_allclose(compressed.t_boot, mine.t_boot, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("kind, null", [("webb", "restricted"), ("mammen", "unrestricted")])
@@ -198,8 +205,11 @@ def test_wild_intervals_invert_the_test(kind, null):
                        for e in fit.table["event_time"]])
     overall = events[fit.table["event_time"].to_numpy() >= 0].mean(axis=0)
     v, _ = bootstrap_weights(kind, 25, 999, np.random.default_rng(4))
-    rows = [(fit.table, i, p) for i, p in enumerate(contrast_problems(data, events, null=null))]
-    rows.append((fit.overall, 0, contrast_problems(data, overall[None, :], null=null)[0]))
+    x, y, cluster = cluster_squares(data)
+    problems = contrast_problems(x, y, cluster, events, null=null)
+    rows = [(fit.table, i, problem) for i, problem in enumerate(problems)]
+    rows.append((fit.overall, 0, contrast_problems(x, y, cluster, overall[None, :],
+                                                   null=null)[0]))
     for frame, i, problem in rows:
         draws = _Draws(problem, v)
         assert problem.estimate == pytest.approx(frame["estimate"].iloc[i], abs=1e-10)

@@ -311,12 +311,13 @@ def _demeaned_cells(cell: np.ndarray, row_type: np.ndarray, time: np.ndarray,
     period sums are the right-hand sides :math:`B_u, B_t` solved for :math:`\Gamma`);
     :math:`\Gamma_u` is given per unit type (``row_type`` of every row).
     """
-    out = np.empty((cell.size, g_type.shape[1]))
+    n_periods, k = g_time.shape
+    effects = -(g_type[:, None, :] + g_time[None, :, :]).reshape(-1, k)  # per (type, period)
+    out = np.empty((cell.size, k))
     for start in range(0, cell.size, _CHUNK_ROWS):
         part = slice(start, start + _CHUNK_ROWS)
         block = out[part]
-        np.add(g_type[row_type[part]], g_time[time[part]], out=block)
-        np.negative(block, out=block)
+        np.take(effects, row_type[part] * n_periods + time[part], axis=0, out=block)
         inside = np.flatnonzero(cell[part] >= 0)
         block[inside, cell[part][inside]] += 1.0
     return out

@@ -13,7 +13,8 @@ options work on that regression after the unit and period effects are partialled
 * The wild cluster bootstrap of a contrast (:func:`contrast_problems`) reparametrises the
   regression so that the contrast is a coefficient, and tests it with
   :func:`~evaluation.inference.wild.ols_problems`, as ``boottest(R = c)`` of R
-  ``fwildclusterboot`` does.
+  ``fwildclusterboot`` does; each cluster's rows are first replaced by the rows of a QR
+  factor with the same cross products (:func:`cluster_squares`).
 """
 
 from __future__ import annotations
@@ -40,14 +41,50 @@ def cr2_cells(fit: TwoWayFit) -> CR2Fit:
     return cr2_two_way(data.x, resid, data.weights, data.unit, data.time, data.cluster)
 
 
-def contrast_problems(data: PartialledRegression, contrasts: np.ndarray, *,
+def cluster_squares(data: PartialledRegression
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Replace each cluster's rows by at most :math:`k+1` rows with the same cross products.
+
+    Returns ``(x, y, cluster)`` whose per-cluster :math:`X_g'X_g` and :math:`X_g'y_g` equal
+    those of the weighted regression :math:`(\sqrt{w}\,\tilde X, \sqrt{w}\,\tilde y)`,
+    which is all the wild bootstrap of least squares uses
+    (:func:`~evaluation.inference.wild.ols_problems`), so it runs unweighted on
+    ``(G (k + 1) x k)`` rows instead of the observations.
+
+    Notes
+    -----
+    With the QR decomposition :math:`[X_g\ y_g] = Q_gR_g`,
+    :math:`[X_g\ y_g]'[X_g\ y_g] = R_g'R_g`: the rows of :math:`R_g` are the new
+    observations (clusters with at most :math:`k+1` rows are kept as they are).
+    """
+    cluster = data.cluster
+    n_clusters = int(cluster.max()) + 1
+    order = np.argsort(cluster, kind="stable")
+    bounds = np.searchsorted(cluster[order], np.arange(n_clusters + 1))
+    root = None if data.weights is None else np.sqrt(data.weights)
+    blocks = []
+    for g in range(n_clusters):
+        rows = order[bounds[g]:bounds[g + 1]]
+        block = np.column_stack([data.x[rows], data.y[rows]])
+        if root is not None:
+            block *= root[rows, None]
+        blocks.append(np.linalg.qr(block, mode="r") if block.shape[0] > block.shape[1]
+                      else block)
+    stacked = np.vstack(blocks)
+    sizes = [block.shape[0] for block in blocks]
+    return stacked[:, :-1], stacked[:, -1], np.repeat(np.arange(n_clusters), sizes)
+
+
+def contrast_problems(x: np.ndarray, y: np.ndarray, cluster: np.ndarray,
+                      contrasts: np.ndarray, *, weights: np.ndarray | None = None,
                       null: WildNull = "restricted") -> list[WildProblem]:
     r"""Wild bootstrap problems of contrasts :math:`c_m'\delta` with disjoint supports.
 
     Parameters
     ----------
-    data
-        The regression with the fixed effects partialled out.
+    x, y, cluster, weights
+        The regression (fixed effects partialled out), as
+        :func:`~evaluation.inference.wild.ols_problems` takes it.
     contrasts
         ``(m, k)`` rows :math:`c_m`; no two rows may be non-zero in the same column.
     null
@@ -80,8 +117,8 @@ def contrast_problems(data: PartialledRegression, contrasts: np.ndarray, *,
     pivots = np.abs(contrasts).argmax(axis=1)
     transform = np.eye(contrasts.shape[1])
     transform[pivots] = contrasts
-    x = data.x @ np.linalg.inv(transform)
-    problems = ols_problems(x, data.y, data.cluster, weights=data.weights, null=null)
+    problems = ols_problems(x @ np.linalg.inv(transform), y, cluster, weights=weights,
+                            null=null)
     return [problems[j] for j in pivots]
 
 
@@ -96,12 +133,13 @@ def wild_contrasts(fit: TwoWayFit, event_contrasts: np.ndarray,
     """
     from evaluation.inference.wild import describe, run_wild
 
-    data = fit.partialled
-    problems = contrast_problems(data, event_contrasts, null=options.wild_null)
+    x, y, cluster = cluster_squares(fit.partialled)
+    problems = contrast_problems(x, y, cluster, event_contrasts, null=options.wild_null)
     if overall_contrast is not None:
-        problems += contrast_problems(data, overall_contrast, null=options.wild_null)
+        problems += contrast_problems(x, y, cluster, overall_contrast,
+                                      null=options.wild_null)
     tests, n_draws, enumerated = run_wild(
-        problems, int(data.cluster.max()) + 1, weights=options.wild_weights,
+        problems, int(cluster.max()) + 1, weights=options.wild_weights,
         draws=options.draws, seed=options.seed, alpha=options.alpha)
     info: dict[str, object] = {
         "se": describe(options.wild_null, options.wild_weights, n_draws, enumerated)}
