@@ -593,6 +593,8 @@ def test_penalized_fallback_only_on_request(link):
                        replace=True)
     score = result.units["distance"].to_numpy()
     assert ((score > 0.05) & (score < 0.95)).all()
+    assert any("on_nonconvergence='penalize'" in text for text in result.info["warnings"])
+    assert any("on_nonconvergence='penalize'" in text for text in result.summary().warnings)
     if link == "logit":  # the unpenalised intercept: mean score equals the treated share
         assert score.mean() == pytest.approx(data["treated"].mean(), abs=1e-9)
 

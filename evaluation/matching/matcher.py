@@ -11,6 +11,7 @@ import pandas as pd
 
 from evaluation.errors import (
     ConvergenceWarning,
+    EvaluationWarning,
     InvalidOptionError,
     MatchingError,
     NoControlsInStratumError,
@@ -189,8 +190,14 @@ def match(
     base = _sampling_weights(data, weights)
     balance_covs = build_covariates(data, covariates)
 
-    score, coords, distance_name = _distance(data, covariates, distance, method, treated, base,
-                                             mahalanobis, on_nonconvergence)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        score, coords, distance_name = _distance(data, covariates, distance, method, treated,
+                                                 base, mahalanobis, on_nonconvergence)
+    for record in caught:  # issued again under the caller's filters, and recorded
+        warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
+    recorded = [" ".join(str(r.message).split()) for r in caught
+                if issubclass(r.category, EvaluationWarning)]
     discarded = _discard(discard, score, treated)
     if order is None:
         order = "largest" if (score is not None and coords is None) or mahalanobis else "data"
@@ -266,6 +273,8 @@ def match(
         "order": order if method == "nearest" else None, "mahalanobis": mahalanobis,
         "discard": discard if discard != "none" else None,
         "seed": seed if order == "random" and method == "nearest" else None}
+    if recorded:
+        info["warnings"] = recorded
     return MatchResult(units, pairs, method, distance_name, balance_covs, base, data, info)
 
 
