@@ -25,9 +25,9 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 from nbconvert import HTMLExporter
 
-from evaluation.errors import InvalidOptionError, ReportError
+from evaluation.errors import InvalidOptionError, OutputError, ReportError
 from evaluation.options import check_count, check_seed
-from evaluation.outputs import Outputs, check_outputs
+from evaluation.outputs import Outputs, check_outputs, resolved
 from evaluation.report.warning_log import WARNINGS_FILE
 from evaluation.sources.files import sha256_file
 
@@ -314,8 +314,10 @@ def build_report(data_dir: str | Path, out_dir: str | Path, *, wave: int | None 
                                    outcomes=outcomes, seed=seed, threshold=threshold)
     check_count("validation_reps", validation_reps, 1)
     check_seed("seed", seed)
-    check_outputs({"--out": out_dir}, {"--data": data_dir, "--validation": validation},
-                  directories=("--out",))
+    check_outputs({"--out": out_dir}, {"--data": data_dir}, directories=("--out",))
+    if validation is not None and resolved(validation) == resolved(out_dir):
+        raise OutputError(f"--out {out_dir} is the input --validation {validation}; choose "
+                          "another --out (OUT/validation is where a computed run goes).")
     if validation is not None and not Path(validation).is_dir():
         raise ReportError(f"--validation {validation} is not a directory; pass the --out "
                           "directory of a finished `evaluation validate` run.")
