@@ -8,7 +8,8 @@ from reference.sa_previous import CASES, regression_data, regression_panel, summ
 
 from evaluation.errors import InvalidOptionError, NoComparisonUnitsError, PanelError
 from evaluation.estimators import CallawaySantAnna
-from evaluation.estimators.did import TwoWayFixedEffects
+from evaluation.estimators._sun_abraham_design import InteractionDesign
+from evaluation.estimators.did import TwoWayFixedEffects, fit_two_way
 from evaluation.estimators.sun_abraham import SunAbraham
 from evaluation.simulate import simulate_staggered
 
@@ -128,3 +129,46 @@ def test_indicator_without_variation_beyond_the_effects_raises(regression):
     with pytest.raises(PanelError, match="no variation beyond the unit and period"):
         SunAbraham().fit(regression_panel(data, True, True))
     assert SunAbraham(lags=4).fit(regression_panel(data, True, True)).table.shape[0] == 11
+
+
+def _dense_regression(panel, model):
+    """The cell regression with dense cohort x relative-period dummies (``fit_two_way``)."""
+    design = InteractionDesign.build(panel, model)
+    dense = np.zeros((int(design.rows.sum()), design.n_cells))
+    inside = design.cell >= 0
+    dense[np.flatnonzero(inside), design.cell[inside]] = 1.0
+    return fit_two_way(panel, dense, rows=design.rows, small_sample=model.small_sample)
+
+
+@pytest.mark.parametrize("case", ["zero-weights", "long-panel"])
+def test_unit_types_reproduce_the_dense_regression(case):
+    """Units grouped by type (cohort, observed periods, positive weight) give the dense
+    regression's coefficients and covariance: units of weight zero (no unit equation), and
+    panels beyond 52 periods (one type per unit)."""
+    rng = np.random.default_rng(8)
+    if case == "zero-weights":
+        sim = simulate_staggered(n_units=500, n_periods=9, cohorts=(4, 6), dynamic=0.3,
+                                 n_clusters=20, seed=5, keep_potential_outcomes=False).data
+        weight = rng.uniform(0.5, 2.0, sim["unit"].nunique())
+        weight[::6] = 0.0
+        sim = sim.assign(w=weight[sim["unit"].factorize()[0]])
+        options, model = {"weights": "w", "cluster": "cluster"}, SunAbraham(lags=4)
+    else:
+        sim = simulate_staggered(n_units=150, n_periods=60, cohorts=(20, 40), dynamic=0.1,
+                                 n_clusters=10, seed=4, keep_potential_outcomes=False).data
+        options, model = {"cluster": "cluster"}, SunAbraham(leads=5, lags=5, small_sample=True)
+    data = sim[rng.uniform(size=len(sim)) > 0.1]
+    panel = staggered_panel(data, **options)
+    fit = model.fit(panel)
+    dense = _dense_regression(panel, model)
+    np.testing.assert_allclose(fit.cohort_effects["estimate"], dense.params, rtol=1e-10,
+                               atol=1e-12)
+    scale = np.abs(dense.cov).max()
+    np.testing.assert_allclose(fit.cohort_vcov, dense.cov, rtol=1e-9, atol=1e-12 * scale)
+    types = InteractionDesign.build(panel, model).types.n_types
+    if case == "long-panel":  # one type per unit
+        assert types == panel.n_units
+    else:  # distinct (cohort, observed periods, positive weight)
+        keys = data.groupby("unit").agg(cohort=("cohort", "first"), w=("w", "first"),
+                                        times=("time", lambda t: tuple(sorted(t))))
+        assert types == len(keys.assign(w=keys["w"] > 0).drop_duplicates()) < panel.n_units

@@ -6,7 +6,10 @@ A two-way fixed-effects regression on cohort x relative-period indicators (the e
 :math:`\hat\delta_{g\ell}` that are not contaminated by other cohorts' effects; they are
 averaged across cohorts with the cohorts' estimated shares at each relative period. The
 covariance of the aggregated event-time effects includes the uncertainty of those shares
-(which fixest's ``sunab`` omits).
+(which fixest's ``sunab`` omits). With few clusters, ``se="cr2"`` (CR2 with Bell-McCaffrey
+degrees of freedom, as R ``clubSandwich``) and ``se="wild"`` (wild cluster bootstrap of each
+event-time contrast) apply to the cohort x relative-period regression
+(:mod:`~evaluation.estimators._sun_abraham_inference`), as for two-way fixed effects.
 """
 
 from __future__ import annotations
