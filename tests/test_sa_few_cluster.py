@@ -17,7 +17,11 @@ from _builders import staggered_panel
 from reference.sa_previous import regression_data, regression_panel
 
 from evaluation.errors import FewClustersWarning, InvalidOptionError
-from evaluation.estimators._sun_abraham_design import InteractionDesign, fit_cells
+from evaluation.estimators._sun_abraham_design import (
+    InteractionDesign,
+    demeaned_cells,
+    fit_cells,
+)
 from evaluation.estimators._sun_abraham_inference import cluster_squares, contrast_problems
 from evaluation.estimators.did import TwoWayFixedEffects, fit_two_way
 from evaluation.estimators.registry import get_estimator
@@ -161,7 +165,7 @@ def test_wild_event_contrast_matches_wildboottest(null, weighting):
                               null == "restricted")
     problem = contrast_problems(data.x, data.y, data.cluster, contrast[None, :],
                                 weights=data.weights, null=null)[0]
-    x, y, cluster = cluster_squares(data)
+    x, y, cluster = cluster_squares(data.x.__getitem__, data.y, data.weights, data.cluster)
     squared = contrast_problems(x, y, cluster, contrast[None, :], null=null)[0]
     v, enumerated = bootstrap_weights("rademacher", 8, 9999, np.random.default_rng(0))
     mine = wild_test(problem, v, enumerated, interval=False)
@@ -205,7 +209,9 @@ def test_wild_intervals_invert_the_test(kind, null):
                        for e in fit.table["event_time"]])
     overall = events[fit.table["event_time"].to_numpy() >= 0].mean(axis=0)
     v, _ = bootstrap_weights(kind, 25, 999, np.random.default_rng(4))
-    x, y, cluster = cluster_squares(data)
+    cells = demeaned_cells(panel, design)
+    np.testing.assert_allclose(cells.rows(np.arange(data.y.size)), data.x, rtol=0, atol=1e-13)
+    x, y, cluster = cluster_squares(cells.rows, cells.y, cells.weights, cells.cluster)
     problems = contrast_problems(x, y, cluster, events, null=null)
     rows = [(fit.table, i, problem) for i, problem in enumerate(problems)]
     rows.append((fit.overall, 0, contrast_problems(x, y, cluster, overall[None, :],

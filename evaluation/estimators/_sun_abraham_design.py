@@ -208,8 +208,86 @@ def _pair_codes(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.n
     return rank[key], np.column_stack([values // width + base, values % width + low])
 
 
+@dataclass(frozen=True)
+class DemeanedCells:
+    r"""The cell regression with the unit and period effects partialled out.
+
+    The dense matrix is not stored: rows of :math:`\tilde D` are generated on demand.
+
+    Attributes
+    ----------
+    cell, unit, time, cluster
+        Cell (``-1``: none), compact unit, period and compact cluster codes of the kept rows.
+    y
+        Demeaned outcome :math:`\tilde y`.
+    weights
+        Regression weights of the rows (None: unweighted).
+    g_type, g_time
+        Effects of the indicators per unit type and per period (``(types, k)``,
+        ``(T, k)``); :math:`\tilde d_{it} = d_{it} - \Gamma_{\tau(i)} - \Gamma_{t}`.
+    b_time
+        :math:`T'WD`, the weighted rows of each period in each cell.
+    row_type
+        Unit type of every row.
+    unit_cluster
+        Compact cluster code of every kept unit (None: one cluster per unit).
+    """
+
+    cell: np.ndarray
+    unit: np.ndarray
+    time: np.ndarray
+    cluster: np.ndarray
+    y: np.ndarray
+    weights: np.ndarray | None
+    g_type: np.ndarray
+    g_time: np.ndarray
+    b_time: np.ndarray
+    row_type: np.ndarray
+    unit_cluster: np.ndarray | None
+
+    def rows(self, which: np.ndarray | slice) -> np.ndarray:
+        r"""Return rows ``which`` of the demeaned indicators :math:`\tilde D` (a new array)."""
+        block = -(self.g_type[self.row_type[which]] + self.g_time[self.time[which]])
+        cell = self.cell[which]
+        inside = np.flatnonzero(cell >= 0)
+        block[inside, cell[inside]] += 1.0
+        return block
+
+    def dense(self) -> PartialledRegression:
+        """Return the partialled regression with the dense ``(observations x cells)`` matrix."""
+        return PartialledRegression(
+            _demeaned_cells(self.cell, self.row_type, self.time, self.g_type, self.g_time),
+            self.y, self.weights, self.unit, self.time, self.cluster)
+
+
+def demeaned_cells(panel: Panel, design: InteractionDesign) -> DemeanedCells:
+    r"""Partial the unit and period effects out of the outcome and the cell indicators.
+
+    The outcome is demeaned row by row; the indicators only through their effects
+    :math:`\Gamma` per unit type and period (:meth:`UnitTypes.solve_cells
+    <evaluation.estimators._sun_abraham_effects.UnitTypes.solve_cells>`).
+    """
+    types = design.types
+    unit, time, cell = types.unit, types.time, design.cell
+    weights = types.unit_weight[unit]
+    y = types.demean(panel.data[panel.outcome].to_numpy(dtype=float)[design.rows], weights)
+    inside = cell >= 0
+    b_time = _cell_sums(time[inside], cell[inside], weights[inside], panel.n_periods,
+                        design.n_cells)
+    g_type, g_time = types.solve_cells(b_time)
+    if panel.unit_cluster is None:
+        unit_cluster, cluster = None, unit
+    else:
+        unit_cluster = _compact(panel.unit_cluster[design.kept_units],
+                                int(panel.unit_cluster.max()) + 1)[0]
+        cluster = unit_cluster[unit]
+    return DemeanedCells(cell, unit, time, cluster, y,
+                         None if panel.unit_weights is None else weights, g_type, g_time,
+                         b_time, types.row_type, unit_cluster)
+
+
 def fit_cells(panel: Panel, design: InteractionDesign, *, small_sample: bool = False,
-              partialled: bool = False) -> TwoWayFit:
+              partialled: bool = False, cells: DemeanedCells | None = None) -> TwoWayFit:
     r"""Fixed-effects regression of the outcome on the cell indicators of ``design``.
 
     The same estimator as :func:`~evaluation.estimators.did.fit_two_way` with the dense
@@ -227,8 +305,10 @@ def fit_cells(panel: Panel, design: InteractionDesign, *, small_sample: bool = F
         Apply the :math:`G/(G-1)` and :math:`(N-1)/(N-K)` factors.
     partialled
         Also return the regression with the effects partialled out (the dense demeaned
-        indicators :math:`\tilde D`, ``(observations x cells)``, for CR2 and the wild
-        bootstrap); off by default because it is the one dense matrix of the fit.
+        indicators :math:`\tilde D`, ``(observations x cells)``, for CR2); off by default
+        because it is the one dense matrix of the fit.
+    cells
+        The partialled regression of :func:`demeaned_cells`, if already computed.
 
     Returns
     -------
@@ -264,14 +344,14 @@ def fit_cells(panel: Panel, design: InteractionDesign, *, small_sample: bool = F
     ``bincount`` over (cluster, cell), unit or (cluster, period).
     """
     types = design.types
-    unit, time, cell, row_type = types.unit, types.time, design.cell, types.row_type
+    cells = demeaned_cells(panel, design) if cells is None else cells
+    unit, time, cell, row_type, y = cells.unit, cells.time, cells.cell, cells.row_type, cells.y
+    g_type, g_time, cluster, unit_cluster = (cells.g_type, cells.g_time, cells.cluster,
+                                             cells.unit_cluster)
     n, n_units, k, n_periods = cell.size, design.n_units, design.n_cells, panel.n_periods
-    weights = types.unit_weight[unit]
-    y = types.demean(panel.data[panel.outcome].to_numpy(dtype=float)[design.rows], weights)
+    weights, b_time = types.unit_weight[unit], cells.b_time
     inside = cell >= 0
-    in_cell, w_cell = cell[inside], weights[inside]
-    b_time = _cell_sums(time[inside], in_cell, w_cell, n_periods, k)
-    g_type, g_time = types.solve_cells(b_time)
+    in_cell = cell[inside]
     gram = _gram(types.cells * types.weight[:, None], b_time, g_type, g_time)
     _check_variation(gram, weights, cell, row_type, time, g_type, g_time)
     wy = weights * y
@@ -282,13 +362,7 @@ def fit_cells(panel: Panel, design: InteractionDesign, *, small_sample: bool = F
     beta = bread @ cross
     fitted = np.append(beta, 0.0)[cell] - (g_type @ beta)[row_type] - (g_time @ beta)[time]
     score = weights * (y - fitted)
-    if panel.unit_cluster is None:
-        unit_cluster, n_clusters, cluster = None, n_units, unit
-    else:
-        unit_cluster = _compact(panel.unit_cluster[design.kept_units],
-                                int(panel.unit_cluster.max()) + 1)[0]
-        n_clusters = int(unit_cluster.max()) + 1
-        cluster = unit_cluster[unit]
+    n_clusters = n_units if unit_cluster is None else int(unit_cluster.max()) + 1
     sums = _cell_sums(cluster[inside], in_cell, score[inside], n_clusters, k)
     sums -= types.by_cluster(np.bincount(unit, weights=score, minlength=n_units),
                              unit_cluster, g_type)
@@ -296,11 +370,7 @@ def fit_cells(panel: Panel, design: InteractionDesign, *, small_sample: bool = F
     cov = bread @ _tall_gram(sums) @ bread
     if small_sample:
         cov *= n_clusters / (n_clusters - 1) * (n - 1) / (n - k)
-    if not partialled:
-        return TwoWayFit(beta, cov, n)
-    return TwoWayFit(beta, cov, n, PartialledRegression(
-        _demeaned_cells(cell, row_type, time, g_type, g_time), y,
-        None if panel.unit_weights is None else weights, unit, time, cluster))
+    return TwoWayFit(beta, cov, n, cells.dense() if partialled else None)
 
 
 def _demeaned_cells(cell: np.ndarray, row_type: np.ndarray, time: np.ndarray,

@@ -4,8 +4,8 @@ The event-time effects and the overall effect of :class:`~evaluation.estimators.
 sun_abraham.SunAbraham` are contrasts :math:`c'\delta` of the cohort x relative-period
 coefficients :math:`\delta` of one fixed-effects regression (shares held fixed). Both
 options work on that regression after the unit and period effects are partialled out
-(:class:`~evaluation.estimators.did.PartialledRegression`, built by
-:func:`~evaluation.estimators._sun_abraham_design.fit_cells` with ``partialled=True``):
+(:class:`~evaluation.estimators._sun_abraham_design.DemeanedCells`; CR2 uses its dense
+matrix, :class:`~evaluation.estimators.did.PartialledRegression`):
 
 * CR2 (:func:`~evaluation.inference.cr2.cr2_two_way`, equal to R ``clubSandwich``) gives
   :math:`V^{CR2}_\delta`, and the Bell-McCaffrey degrees of freedom of any contrast
@@ -26,7 +26,10 @@ import numpy as np
 from evaluation.options import DEFAULT_RANDOM_SEED
 
 if TYPE_CHECKING:
-    from evaluation.estimators.did import PartialledRegression, TwoWayFit
+    from collections.abc import Callable
+
+    from evaluation.estimators._sun_abraham_design import DemeanedCells
+    from evaluation.estimators.did import TwoWayFit
     from evaluation.estimators.sun_abraham import SunAbraham
     from evaluation.inference.cr2 import CR2Fit
     from evaluation.inference.wild import WildNull, WildProblem, WildTest
@@ -41,15 +44,29 @@ def cr2_cells(fit: TwoWayFit) -> CR2Fit:
     return cr2_two_way(data.x, resid, data.weights, data.unit, data.time, data.cluster)
 
 
-def cluster_squares(data: PartialledRegression
+def cluster_squares(rows_of: Callable[[np.ndarray], np.ndarray], y: np.ndarray,
+                    weights: np.ndarray | None, cluster: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Replace each cluster's rows by at most :math:`k+1` rows with the same cross products.
 
-    Returns ``(x, y, cluster)`` whose per-cluster :math:`X_g'X_g` and :math:`X_g'y_g` equal
-    those of the weighted regression :math:`(\sqrt{w}\,\tilde X, \sqrt{w}\,\tilde y)`,
-    which is all the wild bootstrap of least squares uses
-    (:func:`~evaluation.inference.wild.ols_problems`), so it runs unweighted on
-    ``(G (k + 1) x k)`` rows instead of the observations.
+    Parameters
+    ----------
+    rows_of
+        Returns the regressors :math:`\tilde X` of the given row indices (a dense matrix's
+        ``x.__getitem__`` or :meth:`DemeanedCells.rows
+        <evaluation.estimators._sun_abraham_design.DemeanedCells.rows>`).
+    y, weights, cluster
+        Outcome, regression weights (None: unweighted) and cluster codes of the rows.
+
+    Returns
+    -------
+    tuple
+        ``(x, y, cluster)`` whose per-cluster :math:`X_g'X_g` and :math:`X_g'y_g` equal those
+        of the weighted regression :math:`(\sqrt{w}\,\tilde X, \sqrt{w}\,\tilde y)`,
+        which is all the wild bootstrap of least squares uses
+        (:func:`~evaluation.inference.wild.ols_problems`), so it runs unweighted on
+        ``(G (k + 1) x k)`` rows instead of the observations, and one cluster's rows are in
+        memory at a time.
 
     Notes
     -----
@@ -57,15 +74,14 @@ def cluster_squares(data: PartialledRegression
     :math:`[X_g\ y_g]'[X_g\ y_g] = R_g'R_g`: the rows of :math:`R_g` are the new
     observations (clusters with at most :math:`k+1` rows are kept as they are).
     """
-    cluster = data.cluster
     n_clusters = int(cluster.max()) + 1
     order = np.argsort(cluster, kind="stable")
     bounds = np.searchsorted(cluster[order], np.arange(n_clusters + 1))
-    root = None if data.weights is None else np.sqrt(data.weights)
+    root = None if weights is None else np.sqrt(weights)
     blocks = []
     for g in range(n_clusters):
         rows = order[bounds[g]:bounds[g + 1]]
-        block = np.column_stack([data.x[rows], data.y[rows]])
+        block = np.column_stack([rows_of(rows), y[rows]])
         if root is not None:
             block *= root[rows, None]
         blocks.append(np.linalg.qr(block, mode="r") if block.shape[0] > block.shape[1]
@@ -122,7 +138,7 @@ def contrast_problems(x: np.ndarray, y: np.ndarray, cluster: np.ndarray,
     return [problems[j] for j in pivots]
 
 
-def wild_contrasts(fit: TwoWayFit, event_contrasts: np.ndarray,
+def wild_contrasts(cells: DemeanedCells, event_contrasts: np.ndarray,
                    overall_contrast: np.ndarray | None, options: SunAbraham
                    ) -> tuple[list[WildTest], WildTest | None, dict[str, object]]:
     """Wild cluster bootstrap of the event-time contrasts and the overall contrast.
@@ -133,7 +149,7 @@ def wild_contrasts(fit: TwoWayFit, event_contrasts: np.ndarray,
     """
     from evaluation.inference.wild import describe, run_wild
 
-    x, y, cluster = cluster_squares(fit.partialled)
+    x, y, cluster = cluster_squares(cells.rows, cells.y, cells.weights, cells.cluster)
     problems = contrast_problems(x, y, cluster, event_contrasts, null=options.wild_null)
     if overall_contrast is not None:
         problems += contrast_problems(x, y, cluster, overall_contrast,

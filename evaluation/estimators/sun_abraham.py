@@ -22,9 +22,14 @@ import pandas as pd
 
 from evaluation.errors import InvalidOptionError, PanelError
 from evaluation.estimators._absorbing import absorbing_only
-from evaluation.estimators._sun_abraham_design import InteractionDesign, fit_cells
+from evaluation.estimators._sun_abraham_design import (
+    DemeanedCells,
+    InteractionDesign,
+    demeaned_cells,
+    fit_cells,
+)
 from evaluation.estimators._sun_abraham_inference import cr2_cells, wild_contrasts
-from evaluation.estimators.did import StandardErrors, TwoWayFit
+from evaluation.estimators.did import StandardErrors
 from evaluation.estimators.results import EstimationResult
 from evaluation.inference.clusters import warn_panel_clusters
 from evaluation.inference.wild import WildNull, WildWeights
@@ -79,8 +84,8 @@ class SunAbraham:
         tests the contrast :math:`p_\ell'\delta` of the regression, as R
         ``fwildclusterboot``'s ``boottest(R = p)`` would
         (:func:`~evaluation.estimators._sun_abraham_inference.contrast_problems`).
-        Both build the dense ``(observations x cells)`` matrix of demeaned indicators, which
-        ``"analytic"`` avoids.
+        CR2 builds the dense ``(observations x cells)`` matrix of demeaned indicators, which
+        the others avoid (the bootstrap needs only per-cluster cross products).
     wild_weights
         Multipliers of the wild bootstrap: ``"rademacher"`` (all :math:`2^G` sign vectors
         when :math:`2^G \le` ``draws``), ``"webb"`` (six-point) or ``"mammen"``.
@@ -150,8 +155,9 @@ class SunAbraham:
             raise PanelError("the Sun-Abraham estimator needs a cohort column; pass cohort= "
                              "when building the Panel.")
         design = InteractionDesign.build(panel, self)
+        cells = demeaned_cells(panel, design)
         fit = fit_cells(panel, design, small_sample=self.small_sample,
-                        partialled=self.se != "analytic")
+                        partialled=self.se == "cr2", cells=cells)
         delta = fit.params
         cr2 = cr2_cells(fit) if self.se == "cr2" else None
         v_delta = fit.cov if cr2 is None else cr2.vcov
@@ -189,19 +195,18 @@ class SunAbraham:
             cohorts["df"] = cr2.dfs
             info["se"] = "cr2 (Bell-McCaffrey df)"
         elif self.se == "wild":
-            self._wild(fit, p, average @ p if post.any() else None, table, overall, info)
+            self._wild(cells, p, average @ p if post.any() else None, table, overall, info)
         result = SunAbrahamResult(
             estimator="sa", aggregation="event", table=table, alpha=self.alpha, vcov=vcov,
             overall=overall, info=info, cohort_effects=cohorts, cohort_vcov=v_delta)
         result.warnings.extend(warn_panel_clusters(panel, self.se))
         return result
 
-    def _wild(self, fit: TwoWayFit, event_contrasts: np.ndarray,
+    def _wild(self, cells: DemeanedCells, event_contrasts: np.ndarray,
               overall_contrast: np.ndarray | None, table: pd.DataFrame,
               overall: pd.DataFrame, info: dict) -> None:
         """Add the wild bootstrap's p-values and intervals to ``table`` and ``overall``."""
-        tests, total, labels = wild_contrasts(
-            fit, event_contrasts, overall_contrast, self)
+        tests, total, labels = wild_contrasts(cells, event_contrasts, overall_contrast, self)
         info.update(labels)
         for frame, rows in ((table, tests), (overall, [total])):
             frame["p_value"] = [np.nan if t is None else t.p_value for t in rows]
