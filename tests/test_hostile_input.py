@@ -470,6 +470,20 @@ def test_other_delimiters_give_the_clean_values_with_a_warning(tmp_path, options
     assert len(messages) == 1 and expected in messages[0]
 
 
+def test_excel_sep_line_names_the_delimiter(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_text("sep=;\n" + panel_csv(sep=";", decimal=","), encoding="utf-8")
+    frame, messages = read_with_warnings(path, ["unit", "time", "y"])
+    pd.testing.assert_frame_equal(frame, tiny_panel()[["unit", "time", "y"]],
+                                  check_exact=False, rtol=1e-15)
+    assert len(messages) == 1
+    assert "semicolon-delimited (as its first line sep= says) with decimal commas" in messages[0]
+    ragged = tmp_path / "excel_ragged.csv"
+    ragged.write_text(with_line("sep=;\n" + panel_csv(sep=";"), 4, lambda s: s + ";1"))
+    with pytest.raises(DataFileError, match=r"line 4 \(9 fields\)\. .*a stray semicolon"):
+        read_with_warnings(ragged)
+
+
 def test_missing_last_line_ending_is_read_with_a_warning(tmp_path):
     path = tmp_path / "panel.csv"
     path.write_text(PANEL.rstrip("\n"), encoding="utf-8")

@@ -11,9 +11,9 @@ StatFin readers (:mod:`evaluation.sources.csv_export`). The rules:
   recognised by its zero bytes), or else cp1252/Latin-1; every encoding but UTF-8 is read
   with a :class:`~evaluation.errors.DataFileWarning` naming it;
 * the delimiter is the one of ``,`` ``;`` tab ``|`` that splits the header into the most
-  fields (``,`` on ties); another than ``,`` is warned about, and a ``;``-delimited file
-  with decimal commas (``9,5``, common in Finnish exports) is read with ``,`` as decimal
-  mark;
+  fields (``,`` on ties), or the one named on an Excel ``sep=;`` first line; another than
+  ``,`` is warned about, and a ``;``-delimited file with decimal commas (``9,5``, common in
+  Finnish exports) is read with ``,`` as decimal mark;
 * every record must have as many fields as the header: ragged rows are an error naming
   their line numbers (a column selection never hides an extra field), and a file without
   data rows, with two columns of one name, or that is empty is an error too;
@@ -47,6 +47,7 @@ _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical 
 _SNIFF_BYTES = 65_536
 _EXPORT_FIX = "export it as CSV (UTF-8, comma-delimited) or Parquet"
 _DECIMAL_COMMA = re.compile(r"(?:^|;)[ \t]*\"?-?\d+,\d+\"?[ \t]*(?=;|$)", re.MULTILINE)
+_SEP_LINE = re.compile(r"sep=([,;\t|])")
 _DECIMAL_SAMPLE = 1_000_000  # characters searched for decimal commas
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
@@ -301,6 +302,11 @@ def read_csv_strict(path: str | Path, columns: Sequence[str] | None = None, *,
         raise DataFileError(f"{name} is empty; write the header row and the data rows, or "
                             "pass the right file.")
     delimiter = _delimiter(first.rstrip("\r\n"))
+    named = _SEP_LINE.fullmatch(first.strip())
+    if named:  # Excel's "sep=;" line: use it and blank it out (line numbers stay)
+        delimiter = named.group(1)
+        start = text.index(first.strip())
+        text = text[:start] + text[start + len(first.strip()):]
     header, rows, ragged, last_line = _header_and_widths(text, delimiter)
     width = len(header)
     if ragged:
@@ -322,7 +328,8 @@ def read_csv_strict(path: str | Path, columns: Sequence[str] | None = None, *,
     decimal = "."
     notes = []
     if delimiter != ",":
-        notes.append(f"{_DELIMITER_NAMES[delimiter]}-delimited")
+        notes.append(f"{_DELIMITER_NAMES[delimiter]}-delimited"
+                     + (" (as its first line sep= says)" if named else ""))
     if delimiter == ";" and _DECIMAL_COMMA.search(text[:_DECIMAL_SAMPLE]):
         decimal = ","
         notes.append("with decimal commas (9,5 = 9.5)")
