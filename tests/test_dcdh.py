@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from evaluation.errors import (
+    DroppedObservationsWarning,
     IdentificationError,
     IdentificationWarning,
     InvalidOptionError,
@@ -42,6 +43,8 @@ def _fit_like_reference(entry: dict):
         roles["cluster"] = options.pop("cluster")
     if "weight" in options:
         roles["weights"] = options.pop("weight")
+    if "controls" in options:
+        roles["covariates"] = options.pop("controls")
     options["switchers"] = options.get("switchers") or "both"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", IdentificationWarning)
@@ -160,6 +163,36 @@ def test_switchers_out_estimate_the_effect_of_treatment_with_the_sign_of_an_incr
                                                                          abs=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore::evaluation.errors.IdentificationWarning")
+def test_a_control_that_moves_with_treatment_is_adjusted_for_exactly():
+    cohorts = np.repeat([3, 5, 7, 99], 6)
+    grid = np.arange(1, 11)[None, :]
+    status = (grid >= cohorts[:, None]) & (grid < cohorts[:, None] + 3)
+    frame = _additive_panel(status, 2.0)
+    rng = np.random.default_rng(3)
+    control = rng.normal(size=status.shape) + 1.5 * status  # confounder: jumps with D
+    frame["x"] = control.ravel()
+    frame["y"] += 0.8 * frame["x"]
+    panel = Panel(frame, unit="unit", time="time", outcome="y", status="d", covariates=["x"])
+    adjusted = ChaisemartinDHaultfoeuille(effects=4, placebo=2).fit(panel)
+    ignored = ChaisemartinDHaultfoeuille(effects=4, placebo=2, controls=()).fit(panel)
+    table = adjusted.table.set_index("term")
+    assert table["estimate"].iloc[:3].to_numpy() == pytest.approx([2.0, 2.0, 2.0], abs=1e-10)
+    assert table.loc["effect 4", "estimate"] == pytest.approx(0.0, abs=1e-10)
+    assert table.loc[["placebo 1", "placebo 2"], "estimate"].to_numpy() == pytest.approx(
+        [0.0, 0.0], abs=1e-10)
+    assert adjusted.info["controls"] == "x" and ignored.info["controls"] == "none"
+    assert abs(ignored.table["estimate"].iloc[0] - 2.0) > 0.5  # biased without the control
+
+
+def test_controls_must_be_panel_covariates_that_vary():
+    frame = _two_by_two().assign(x=1.0)
+    with pytest.raises(InvalidOptionError, match=r"controls \['z'\] are not covariates"):
+        ChaisemartinDHaultfoeuille(controls=("z",)).fit(_panel(frame, covariates=["x"]))
+    with pytest.raises(InvalidOptionError, match="controls are collinear"):
+        ChaisemartinDHaultfoeuille(controls=("x",)).fit(_panel(frame, covariates=["x"]))
+
+
 # ------------------------------------------------------------------ truth recovery
 def _switching_draw(rng: np.random.Generator, effect: float) -> pd.DataFrame:
     n_units, n_periods = 300, 10
@@ -213,6 +246,17 @@ def test_bootstrap_standard_errors_are_close_to_the_analytic_ones_and_reproducib
     assert boot.info["se"] == "bootstrap (150 draws)" and boot.info["seed"] == 4
 
 
+def test_influence_functions_reproduce_the_covariance():
+    from evaluation.estimators._inference import influence_covariance
+
+    result = _fit_like_reference(next(e for e in ENTRIES if e["options"].get("cluster")))
+    assert result.influence.shape == (len(result.units), len(result.table))
+    np.testing.assert_allclose(influence_covariance(result.influence, result.cluster),
+                               result.vcov, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(np.sqrt(np.diag(result.vcov)), result.table["std_error"],
+                               rtol=1e-12)
+
+
 def test_summary_shows_both_joint_tests():
     result = _fit_like_reference(ENTRIES[0])
     text = str(result.summary())
@@ -243,6 +287,17 @@ def test_a_panel_without_status_is_refused_with_the_fix():
         ChaisemartinDHaultfoeuille().fit(panel)
     with pytest.raises(PanelError, match=r"pass status=<column>"):
         estimate_table(frame, unit="unit", time="time", outcome="y", estimator="dcdh")
+
+
+def test_units_whose_baseline_has_no_comparison_are_dropped_with_a_warning():
+    frame = _two_by_two()
+    extra = pd.DataFrame({"unit": [20, 20, 21, 21], "time": [1, 2, 1, 2], "d": [1, 1, 1, 1],
+                          "y": [0.0, 1.0, 2.0, 2.5]})  # treated throughout: no switch
+    with pytest.warns(DroppedObservationsWarning, match="2 of 12 units left out"):
+        result = ChaisemartinDHaultfoeuille().fit(_panel(pd.concat([frame, extra])))
+    alone = ChaisemartinDHaultfoeuille().fit(_panel(frame))
+    assert result.table["estimate"].iloc[0] == alone.table["estimate"].iloc[0]
+    assert result.info["dropped units"] == 2 and result.info["units"] == 10
 
 
 def test_no_switchers_is_an_identification_error():

@@ -10,7 +10,7 @@ of the design, so sums by baseline level are column sums of slices.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -42,6 +42,9 @@ class SideEffect:
         ``(k,)`` periods at which switchers are used.
     cells
         ``(rows, k)`` bool: cells entering the estimate (switchers and their comparisons).
+    derivative
+        ``(c,)`` derivative :math:`M` of the estimate in the controls' coefficients (empty
+        without controls).
     """
 
     weight: float
@@ -53,6 +56,7 @@ class SideEffect:
     rows: slice
     columns: np.ndarray
     cells: np.ndarray
+    derivative: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def lagged_difference(values: np.ndarray, lag: int) -> np.ndarray:
@@ -106,7 +110,8 @@ def _demeaning(count: np.ndarray, mean: np.ndarray, union_count: np.ndarray,
 
 
 def side_effect(design: SwitchDesign, lag: int, increase: int, diff: np.ndarray,
-                comparable: np.ndarray, switch_ok: np.ndarray) -> SideEffect:
+                comparable: np.ndarray, switch_ok: np.ndarray,
+                control_change: np.ndarray | None = None) -> SideEffect:
     r"""Influence functions of :math:`DID_{\pm,\ell}` (or its placebo).
 
     Parameters
@@ -127,6 +132,9 @@ def side_effect(design: SwitchDesign, lag: int, increase: int, diff: np.ndarray,
     switch_ok
         ``(G,)`` switchers eligible before the comparison check (:math:`L_g \ge \ell`; for
         placebos the switchers of the effect).
+    control_change
+        Optional ``(G, T, c)`` changes of the controls over the same periods as ``diff``;
+        with it the derivative :math:`M` of the estimate in their coefficients is returned.
 
     Notes
     -----
@@ -162,7 +170,7 @@ def side_effect(design: SwitchDesign, lag: int, increase: int, diff: np.ndarray,
     weight_block = design.cell_weight[block][:, columns]
     control_weight = np.where(comparable_block, weight_block, 0.0)
     with np.errstate(invalid="ignore"):
-        control_change = np.where(comparable_block, weight_block * diff[block][:, columns], 0.0)
+        compare_change = np.where(comparable_block, weight_block * diff[block][:, columns], 0.0)
     control_total = control_weight.sum(axis=0)
     switch_weight = design.cell_weight[block][local, rows_period]
     position = np.zeros(stop - start, dtype=np.int64)
@@ -185,7 +193,7 @@ def side_effect(design: SwitchDesign, lag: int, increase: int, diff: np.ndarray,
     s_weight = np.where(switch_cells, switch_weight, 0.0)
     s_change = np.where(switch_cells, np.nan_to_num(switch_change), 0.0) * s_weight
     masked_weight = np.where(control_cells, control_weight, 0.0).sum(axis=0)
-    masked_change = np.where(control_cells, control_change, 0.0).sum(axis=0)
+    masked_change = np.where(control_cells, compare_change, 0.0).sum(axis=0)
     union_weight = masked_weight + np.bincount(position[switch_cells],
                                                weights=s_weight[switch_cells], minlength=k)
     union_change = masked_change + np.bincount(position[switch_cells],
@@ -220,10 +228,18 @@ def side_effect(design: SwitchDesign, lag: int, increase: int, diff: np.ndarray,
     var_weights = ratio * c_factor * c_keep
     influence = np.zeros(n_groups)
     influence_var = np.zeros(n_groups)
-    influence[block] = scale * (own - control_change @ ratio)
-    influence_var[block] = scale * (own_var - control_change @ var_weights
+    influence[block] = scale * (own - compare_change @ ratio)
+    influence_var[block] = scale * (own_var - compare_change @ var_weights
                                     + control_weight @ (var_weights * c_expected))
     used_switchers = np.zeros(n_groups, dtype=bool)
     used_switchers[block] = used
+    derivative = np.zeros(0)
+    if control_change is not None:
+        moved = np.nan_to_num(control_change[block])
+        own_x = (np.where(used, switch_weight, 0.0)[:, None]
+                 * moved[local, rows_period]).sum(axis=0)
+        compare_x = np.einsum("gc,gcj,c->j", control_weight, moved[:, columns], ratio)
+        reach = lag <= int(design.last_control[start]) - 1
+        derivative = (own_x - compare_x) / total if reach else np.zeros_like(own_x)
     return SideEffect(total, int(used.sum()), influence, influence_var, used_switchers,
-                      period, block, columns, cells)
+                      period, block, columns, cells, derivative)

@@ -8,11 +8,12 @@ and returns the estimates with their variance influence functions. See
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from evaluation.errors import IdentificationError
+from evaluation.estimators._dcdh_controls import ControlFit, control_changes
 from evaluation.estimators._dcdh_core import (
     SideEffect,
     lagged_difference,
@@ -101,7 +102,7 @@ def supported_lags(design: SwitchDesign, switchers: str, effects: int, placebo: 
 
 
 def estimate_all(design: SwitchDesign, *, effects: int, placebo: int, normalized: bool,
-                 switchers: str) -> DCDHEstimates:
+                 switchers: str, controls: ControlFit | None = None) -> DCDHEstimates:
     r"""Estimate :math:`DID_\ell`, the placebos and the average total effect."""
     n_effects, n_placebos, by_effects, by_placebos = supported_lags(
         design, switchers, effects, placebo)
@@ -127,7 +128,11 @@ def estimate_all(design: SwitchDesign, *, effects: int, placebo: int, normalized
         grid = np.arange(design.n_periods)
         comparable = (design.first_switch[:, None] > grid[None, :]) & ~np.isnan(diff)
         reach = design.first_switch - 1 + lag <= design.last_control
-        sides = {d: side_effect(design, lag, d, diff, comparable, reach) for d in directions}
+        moved = None if controls is None else control_changes(controls.values, lag, False)
+        change = diff if controls is None else controls.adjusted(design, diff, moved)
+        sides = {d: _corrected(side_effect(design, lag, d, change, comparable, reach, moved),
+                               design, controls, d, placebo=False)
+                 for d in directions}
         if lag <= n_effects:
             active = {d: s for d, s in sides.items() if lag <= by_effects[d]}
             column = lag - 1
@@ -150,8 +155,14 @@ def estimate_all(design: SwitchDesign, *, effects: int, placebo: int, normalized
         if lag <= n_placebos:
             pl_diff = placebo_difference(y, lag)
             pl_comparable = comparable & ~np.isnan(pl_diff)
+            pl_moved = (None if controls is None
+                        else control_changes(controls.values, lag, True))
+            pl_change = (pl_diff if controls is None
+                         else controls.adjusted(design, pl_diff, pl_moved))
             placebo_sides = {
-                d: side_effect(design, lag, d, pl_diff, pl_comparable, s.used_switchers)
+                d: _corrected(side_effect(design, lag, d, pl_change, pl_comparable,
+                                          s.used_switchers, pl_moved),
+                              design, controls, d, placebo=True)
                 for d, s in sides.items() if lag <= by_placebos[d]}
             _pool(placebo_sides, design, lag, normalized, effects + lag - 1, estimate,
                   influence_var, switcher_count, switcher_weight, observations, reasons,
@@ -175,6 +186,15 @@ def estimate_all(design: SwitchDesign, *, effects: int, placebo: int, normalized
     return DCDHEstimates(estimate, influence_var, switcher_count, switcher_weight,
                          observations, effects, placebo, n_effects, n_placebos, delta_avg,
                          reasons)
+
+
+def _corrected(side: SideEffect, design: SwitchDesign, controls: ControlFit | None,
+               direction: int, *, placebo: bool) -> SideEffect:
+    """Subtract the controls' estimation term from the variance influence function."""
+    if controls is None or side.weight == 0:
+        return side
+    term = controls.correction(design, side.derivative, 1 - direction, only_level=placebo)
+    return replace(side, influence_var=side.influence_var - term)
 
 
 def _pool(sides: dict[int, SideEffect], design: SwitchDesign, lag: int, normalized: bool,

@@ -20,7 +20,14 @@ import numpy as np
 import pandas as pd
 from scipy.special import chdtrc
 
-from evaluation.errors import IdentificationError, IdentificationWarning, PanelError
+from evaluation.errors import (
+    DroppedObservationsWarning,
+    IdentificationError,
+    IdentificationWarning,
+    InvalidOptionError,
+    PanelError,
+)
+from evaluation.estimators._dcdh_controls import control_values, fit_controls
 from evaluation.estimators._dcdh_design import build_design
 from evaluation.estimators._dcdh_estimate import DCDHEstimates, estimate_all
 from evaluation.estimators._inference import cluster_sums
@@ -74,10 +81,16 @@ class ChaisemartinDHaultfoeuille:
         :math:`\delta^D_\ell` (effect per period of exposure).
     switchers
         ``"both"`` (switchers in and out pooled), ``"in"`` (0 to 1) or ``"out"`` (1 to 0).
+    controls
+        Time-varying covariates to adjust for (names among the panel's ``covariates``);
+        None uses all of the panel's covariates, ``()`` none. Their first differences are
+        regressed out within each baseline status among not-yet-switched units, as
+        ``did_multiplegt_dyn``'s ``controls`` (see
+        :mod:`~evaluation.estimators._dcdh_controls`).
     se
         ``"analytic"``: influence-function variance (clustered by the panel's cluster
         column, else by unit); ``"bootstrap"``: standard deviation over ``draws`` cluster
-        (or unit) bootstrap samples.
+        (or unit) bootstrap samples (``vcov`` and the joint tests stay analytic).
     draws
         Bootstrap samples.
     seed
@@ -132,6 +145,7 @@ class ChaisemartinDHaultfoeuille:
     placebo: int = 0
     normalized: bool = False
     switchers: Switchers = "both"
+    controls: tuple[str, ...] | None = None
     se: DCDHStandardErrors = "analytic"
     draws: int = 200
     seed: int | None = None
@@ -153,19 +167,25 @@ class ChaisemartinDHaultfoeuille:
                 "Panel (command line: --treatment <column>).")
         arrays = _panel_arrays(panel)
         design = build_design(*arrays)
+        names = self._control_names(panel)
+        wide = [panel.wide(name) for name in names]
+        controls = fit_controls(design, control_values(wide, design)) if names else None
         fitted = estimate_all(design, effects=self.effects, placebo=self.placebo,
-                              normalized=self.normalized, switchers=self.switchers)
+                              normalized=self.normalized, switchers=self.switchers,
+                              controls=controls)
         vcov = _covariance(fitted.influence_var, design.cluster, design.n_groups)
         std_error = np.sqrt(np.diag(vcov))
         info: dict = {}
-        if self.se == "bootstrap":
-            std_error, vcov = self._bootstrap(arrays, fitted, info)
+        if self.se == "bootstrap":  # vcov stays analytic (the joint tests use it)
+            std_error = self._bootstrap(arrays, wide, info)
         estimable = ~np.isnan(fitted.estimate)
         std_error = np.where(estimable, std_error, np.nan)
         table = self._table(fitted, std_error)
         info.update(self._info(panel, design, fitted))
         result = DCDHResult(estimator="dcdh", aggregation="event", table=table,
-                            alpha=self.alpha, vcov=vcov, info=info)
+                            alpha=self.alpha, vcov=vcov, info=info,
+                            influence=fitted.influence_var, cluster=design.cluster,
+                            units=np.asarray(panel.units)[design.rows])
         effects = np.arange(fitted.supported_effects)
         placebos = self.effects + np.arange(fitted.supported_placebos)
         result.effects_test, effects_note = _joint_test(
@@ -176,11 +196,30 @@ class ChaisemartinDHaultfoeuille:
             if note is not None:
                 result.warnings.append(f"IdentificationWarning: {note}.")
                 warnings.warn(note + ".", IdentificationWarning, stacklevel=2)
+        dropped = panel.n_units - design.n_groups
+        if dropped:
+            message = (f"{dropped} of {panel.n_units} units left out: every unit with their "
+                       "first-period status switches at the same date or none switches, so "
+                       "they neither have nor provide a comparison (as did_multiplegt_dyn)")
+            result.warnings.append(f"DroppedObservationsWarning: {message}.")
+            warnings.warn(message + ".", DroppedObservationsWarning, stacklevel=2)
         for column in sorted(fitted.reasons):
             message = f"{table['term'].iloc[column]}: {fitted.reasons[column]} (NaN row)."
             result.warnings.append(f"IdentificationWarning: {message}")
             warnings.warn(message, IdentificationWarning, stacklevel=2)
         return result
+
+    def _control_names(self, panel: Panel) -> tuple[str, ...]:
+        """Return the controls to use (checked against the panel's covariates)."""
+        if self.controls is None:
+            return tuple(panel.covariates)
+        names = (self.controls,) if isinstance(self.controls, str) else tuple(self.controls)
+        missing = [name for name in names if name not in panel.covariates]
+        if missing:
+            raise InvalidOptionError(
+                f"controls {missing} are not covariates of the panel; pass them as "
+                f"covariates= when building the Panel (it has {list(panel.covariates)}).")
+        return names
 
     def _table(self, fitted: DCDHEstimates, std_error: np.ndarray) -> pd.DataFrame:
         """One row per effect, placebo and the average total effect."""
@@ -202,6 +241,7 @@ class ChaisemartinDHaultfoeuille:
             "units": design.n_groups, "dropped units": panel.n_units - design.n_groups,
             "clusters": "unit" if panel.unit_cluster is None else panel.cluster,
             "switchers": self.switchers, "normalized": self.normalized,
+            "controls": ", ".join(self._control_names(panel)) or "none",
             "effects supported by the data": fitted.supported_effects,
             "placebos supported by the data": fitted.supported_placebos,
             "average number of periods a treatment change is accumulated":
@@ -209,9 +249,8 @@ class ChaisemartinDHaultfoeuille:
             "se": self.se if self.se == "analytic" else f"bootstrap ({self.draws} draws)",
         }
 
-    def _bootstrap(self, arrays: tuple, fitted: DCDHEstimates, info: dict
-                   ) -> tuple[np.ndarray, np.ndarray]:
-        """Cluster (or unit) bootstrap: standard deviations and covariance of the draws."""
+    def _bootstrap(self, arrays: tuple, wide: list[np.ndarray], info: dict) -> np.ndarray:
+        """Cluster (or unit) bootstrap: standard deviations of the estimates over draws."""
         outcome, treatment, weights, cluster = arrays
         seed = DEFAULT_RANDOM_SEED if self.seed is None else self.seed
         rng = np.random.default_rng(seed)
@@ -227,11 +266,15 @@ class ChaisemartinDHaultfoeuille:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    again = estimate_all(build_design(outcome[rows], treatment[rows],
-                                                      weights[rows], labels),
-                                         effects=self.effects, placebo=self.placebo,
-                                         normalized=self.normalized, switchers=self.switchers)
-            except IdentificationError:
+                    design = build_design(outcome[rows], treatment[rows], weights[rows],
+                                          labels)
+                    controls = (fit_controls(design, control_values([w[rows] for w in wide],
+                                                                    design))
+                                if wide else None)
+                    again = estimate_all(design, effects=self.effects, placebo=self.placebo,
+                                         normalized=self.normalized, switchers=self.switchers,
+                                         controls=controls)
+            except (IdentificationError, InvalidOptionError):
                 failed += 1
                 continue
             draws.append(again.estimate)
@@ -243,15 +286,9 @@ class ChaisemartinDHaultfoeuille:
                 "use se='analytic' or more units.")
         sample = np.array(draws)
         usable = np.isfinite(sample)
-        std_error = np.array([np.std(sample[usable[:, k], k], ddof=1)
-                              if usable[:, k].sum() > 1 else np.nan
-                              for k in range(sample.shape[1])])
-        estimable = np.isfinite(fitted.estimate)
-        complete = sample[usable[:, estimable].all(axis=1)][:, estimable]
-        vcov = np.diag(np.where(np.isfinite(std_error), std_error, 0.0) ** 2)
-        if len(complete) > 1:
-            vcov[np.ix_(estimable, estimable)] = np.atleast_2d(np.cov(complete, rowvar=False))
-        return std_error, vcov
+        return np.array([np.std(sample[usable[:, k], k], ddof=1)
+                         if usable[:, k].sum() > 1 else np.nan
+                         for k in range(sample.shape[1])])
 
 
 def _panel_arrays(panel: Panel) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:

@@ -191,7 +191,8 @@ register(EstimatorEntry(
     "dcdh", "evaluation.estimators.dcdh:ChaisemartinDHaultfoeuille",
     "de Chaisemartin-D'Haultfoeuille", ("none", "event"),
     {"effects": "effects", "placebo": "placebo", "normalized": "normalized",
-     "switchers": "switchers", "se": "se", "draws": "draws", "seed": "seed", "weights": None},
+     "switchers": "switchers", "se": "se", "draws": "draws", "seed": "seed",
+     "covariates": None, "weights": None},
     description="DID_l after the first switch of a treatment that switches on and off "
                 "(did_multiplegt_dyn); needs the status column (treatment=)"))
 

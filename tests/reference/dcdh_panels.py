@@ -4,8 +4,8 @@ Run from the repository root with the project's virtualenv::
 
     .venv/bin/python tests/reference/dcdh_panels.py
 
-It writes ``tests/reference/dcdh_<name>.csv`` (columns ``unit, time, d, y, cluster,
-weight``; ``d`` is the 0/1 treatment status):
+It writes ``tests/reference/dcdh_<name>.csv`` (columns ``unit, time, d, y, x, cluster,
+weight``; ``d`` is the 0/1 treatment status, ``x`` a time-varying control):
 
 * ``staggered``: absorbing staggered adoption from :func:`evaluation.simulate.simulate_staggered`
   (cohorts 4, 6, 8 and never treated, dynamic effects).
@@ -15,8 +15,8 @@ weight``; ``d`` is the 0/1 treatment status):
 * ``municipal``: 120 municipalities x 180 months of
   :func:`evaluation.simulate.simulate_municipalities` with the simulator's own multi-wave
   trial status ``treated`` (waves 2012-2015, 2017-2018, 2021-2024, switching off at each
-  wave's end), outcome ``unemployment_rate``, cluster the ELY region and weight the labour
-  force of January 2010.
+  wave's end), outcome ``unemployment_rate``, control the vacancy rate, cluster the ELY
+  region and weight the labour force of January 2010.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 HERE = pathlib.Path(__file__).parent
-COLUMNS = ["unit", "time", "d", "y", "cluster", "weight"]
+COLUMNS = ["unit", "time", "d", "y", "x", "cluster", "weight"]
 
 
 def staggered() -> pd.DataFrame:
@@ -37,9 +37,12 @@ def staggered() -> pd.DataFrame:
     sim = simulate_staggered(seed=11, n_units=240, n_periods=10, cohorts=(4, 6, 8),
                              keep_potential_outcomes=False)
     data = sim.data
+    rng = np.random.default_rng(13)
+    control = (rng.normal(size=len(data)) + 0.1 * data["time"] * (data["unit"] % 4)).round(4)
     return pd.DataFrame({
         "unit": data["unit"], "time": data["time"], "d": data["treated"].astype(int),
-        "y": data["y"].round(6), "cluster": (data["unit"] % 24).astype(int),
+        "y": (data["y"] + 0.5 * control).round(6), "x": control,
+        "cluster": (data["unit"] % 24).astype(int),
         "weight": (1 + data["unit"] % 3).astype(float)})
 
 
@@ -79,6 +82,7 @@ def municipal() -> pd.DataFrame:
     return pd.DataFrame({
         "unit": unit, "time": data["t"].astype(int), "d": data["treated"].astype(int),
         "y": data["unemployment_rate"].round(6),
+        "x": (100 * data["vacancies"] / data["labour_force"]).round(6),
         "cluster": pd.factorize(data["ely"], sort=True)[0] + 1,
         "weight": first_force.astype(float)})
 

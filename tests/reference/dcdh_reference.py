@@ -10,7 +10,7 @@ Not collected by pytest and not needed by CI: ``tests/test_dcdh.py`` reads the c
 
 Verified with py-did-multiplegt-dyn 0.1.9, polars 1.19.0, numpy 2.4.6, pandas 3.1.1,
 scipy 1.17.1, statsmodels 0.15.0. Each entry records the panel, the options (the port's
-names: ``cluster``, ``weight``, ``switchers`` ``""``/``"in"``/``"out"``), every row
+names: ``cluster``, ``weight``, ``controls``, ``switchers`` ``""``/``"in"``/``"out"``), every row
 (``Effect_l``, ``Placebo_l``, ``Average_Total_Effect``: estimate, standard error, number of
 switchers and of unit-periods), the two joint p-values and ``delta_D_avg_total``.
 """
@@ -34,6 +34,7 @@ CONFIGS = {
         {"effects": 4, "placebo": 3, "weight": "weight"},
         {"effects": 4, "placebo": 3, "normalized": True},
         {"effects": 9, "placebo": 6},
+        {"effects": 4, "placebo": 3, "controls": ["x"], "cluster": "cluster"},
     ],
     "onoff": [
         {"effects": 5, "placebo": 3},
@@ -43,17 +44,23 @@ CONFIGS = {
         {"effects": 5, "placebo": 3, "cluster": "cluster", "weight": "weight"},
         {"effects": 5, "placebo": 3, "normalized": True, "switchers": "out",
          "cluster": "cluster"},
+        {"effects": 5, "placebo": 3, "controls": ["x"]},
+        {"effects": 5, "placebo": 3, "controls": ["x"], "cluster": "cluster",
+         "weight": "weight", "normalized": True},
+        {"effects": 5, "placebo": 3, "controls": ["x"], "switchers": "in"},
     ],
     "onoff_unbalanced": [
         {"effects": 5, "placebo": 3},
         {"effects": 5, "placebo": 3, "normalized": True, "cluster": "cluster",
          "weight": "weight"},
+        {"effects": 5, "placebo": 3, "controls": ["x"], "cluster": "cluster"},
     ],
     "municipal": [
         {"effects": 12, "placebo": 6},
         {"effects": 12, "placebo": 6, "cluster": "cluster"},
         {"effects": 12, "placebo": 6, "weight": "weight", "normalized": True},
         {"effects": 24, "placebo": 3, "switchers": "in", "cluster": "cluster"},
+        {"effects": 12, "placebo": 6, "controls": ["x"], "cluster": "cluster"},
     ],
 }
 
