@@ -111,8 +111,13 @@ def main() -> None:
     parser.add_argument("--details", action="store_true", help="list the failing cases")
     parser.add_argument("--modules", default=",".join(MODULES),
                         help="comma-separated corpus modules in tests/ (default both)")
+    parser.add_argument("--commands", default=None,
+                        help="comma-separated commands to run (default all), e.g. to time an "
+                             "older checkout without its long-running cases")
     args = parser.parse_args()
     cases = load_cases(tuple(args.modules.split(",")))
+    if args.commands:
+        cases = [(c, m) for c, m in cases if c.command in args.commands.split(",")]
     started = time.perf_counter()
     counts: dict[str, Counter] = defaultdict(Counter)
     failing = []
