@@ -26,7 +26,7 @@ from evaluation.estimators.registry import estimate_table
 from evaluation.panel import Panel
 from evaluation.report.warning_log import WARNINGS_FILE, WarningLog, warning_lines
 from evaluation.sources.cohort import COHORT_COVARIATES
-from evaluation.sources.files import load_estimation_data
+from evaluation.sources.files import load_estimation_data, read_data_file
 from evaluation.sources.trials import PANEL_START, WAVES, Wave, month_index, wave
 from evaluation.synthetic.scenario import DEFAULT_SEED
 
@@ -272,17 +272,17 @@ class Study:
     @cached_property
     def municipal(self) -> pd.DataFrame:
         """The municipality-month panel (all months)."""
-        return pd.read_parquet(self.data_dir / MUNICIPAL_FILE)
+        return read_data_file(self.data_dir / MUNICIPAL_FILE)
 
     @cached_property
     def areas(self) -> pd.DataFrame:
         """The trial areas of every wave."""
-        return pd.read_parquet(self.data_dir / AREAS_FILE)
+        return read_data_file(self.data_dir / AREAS_FILE)
 
     @cached_property
     def people(self) -> pd.DataFrame:
         """One row per person of the jobseeker panel (characteristics at the reference)."""
-        return pd.read_parquet(self.data_dir / PEOPLE_FILE)
+        return read_data_file(self.data_dir / PEOPLE_FILE)
 
     @cached_property
     def jobseekers(self) -> pd.DataFrame:
