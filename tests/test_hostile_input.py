@@ -528,3 +528,16 @@ def test_vectorised_field_counts_equal_the_csv_module():
     assert (header, rows, last) == (["a", "b", "c"], 3, 5)
     assert ragged == [(2, 2, 2, False), (4, 4, 4, True)]
     assert _reading._unquoted_widths('a,b\n"1,2",3\n', ",") is None  # quotes: csv module
+
+
+def test_unreadable_file_is_a_data_file_error(tmp_path, monkeypatch):
+    path = tmp_path / "panel.csv"
+    path.write_text(PANEL)
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(DataFileError, match=r"panel\.csv' cannot be read \(Permission denied\); "
+                                            r"check that it is a file you may read\."):
+        read_data_file(path)

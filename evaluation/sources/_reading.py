@@ -81,8 +81,12 @@ def check_file_kind(file: Path, expected: str, what: str = "data file",
     if file.is_dir():
         raise error(f"{name} is a directory, not a file; pass the path of the {expected.upper()}"
                     " file inside it.")
-    with open(file, "rb") as handle:
-        head = handle.read(8)
+    try:
+        with open(file, "rb") as handle:
+            head = handle.read(8)
+    except OSError as exc:
+        raise error(f"{name} cannot be read ({exc.strerror}); check that it is a file you "
+                    "may read.") from None
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise error(f"{name} is an Excel workbook (.xls); {_EXPORT_FIX}.")
     if head.startswith(b"PK\x03\x04"):
@@ -295,7 +299,11 @@ def read_csv_strict(path: str | Path, columns: Sequence[str] | None = None, *,
     file = Path(path)
     name = _named(file, what)
     check_file_kind(file, "csv", what)
-    raw = file.read_bytes()
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise DataFileError(f"{name} cannot be read ({exc.strerror}); check that it is a file "
+                            "you may read.") from None
     text, _ = decode_text(file, raw, what)
     first = next((line for line in io.StringIO(text, newline=None) if line.strip()), None)
     if first is None:
