@@ -365,7 +365,7 @@ def problems(case: Case, outcome: Outcome) -> list[str]:
             found.append(f"unclear error: {case.message!r} not in {lines[0]!r}")
     elif case.status == 0 and case.message and not any(case.message in x for x in lines):
         found.append(f"unclear error: no stderr line contains {case.message!r}: {lines!r}")
-    allowed = set(case.outputs) if outcome.status == 0 else set()
+    allowed = set(case.outputs) if case.status == 0 and outcome.status == 0 else set()
     changed = [k for k, v in outcome.before.items()
                if outcome.after.get(k) != v and k not in case.modified
                and not _under(k, allowed)]
