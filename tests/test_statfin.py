@@ -92,8 +92,8 @@ def test_measure_codes_map_to_the_panel_schema():
         "TYOTTOMATULK": "unemployed_foreign", "TYOTOSUUS": "unemployment_rate",
         "AVPAIKATLOPUSSA": "vacancies",
     }
-    assert TRIAL_COLUMNS == ("treated", "wave", "first_treated", "cohort_w1", "area_w1",
-                             "cohort_w2", "area_w2", "cohort_w3", "area_w3")
+    assert TRIAL_COLUMNS == ("treated", "wave", "earlier_waves", "first_treated", "cohort_w1",
+                             "area_w1", "cohort_w2", "area_w2", "cohort_w3", "area_w3")
 
 
 def test_long_export_utf8_bom_semicolon(long_csv):
@@ -389,7 +389,7 @@ def test_written_extract_round_trips_into_a_panel(tmp_path):
     data = pd.read_parquet(tmp_path / "out" / "municipalities.parquet")
     assert manifest["files"]["municipalities.parquet"]["rows"] == len(data) == 72
     assert manifest["files"]["municipalities.parquet"]["columns"] == list(data.columns)
-    assert list(data.columns)[-9:] == list(TRIAL_COLUMNS)
+    assert list(data.columns)[-len(TRIAL_COLUMNS):] == list(TRIAL_COLUMNS)
     turku = data[data["municipality"] == "KU853"]
     assert set(turku["first_treated"]) == {W1_START} and set(turku["cohort_w3"]) == {W3_START}
     assert turku.loc[turku["t"] == W3_START, "treated"].item() == 1
@@ -429,12 +429,19 @@ def test_import_statfin_command_writes_the_extract(tmp_path, capsys):
     files = json.loads(expected.read_text(encoding="utf-8"))["files"]
     for name, entry in files.items():
         assert digest(tmp_path / "cli" / name) == entry["sha256"]
-    # a municipal estimate runs on the imported panel (clustered by municipality: no ely)
-    assert main(["estimate", "--data", str(tmp_path / "cli" / "municipalities.parquet"),
-                 "--unit", "municipality", "--time", "t", "--cohort", "cohort_w3",
-                 "--never-treated", "0", "--outcome", "unemployed", "--aggregate", "simple",
-                 "--output", str(tmp_path / "est.csv")]) == 0
-    assert pd.read_csv(tmp_path / "est.csv")["term"].tolist() == ["overall"]
+    # a municipal estimate runs on the imported panel (clustered by municipality: no ely);
+    # with one comparison municipality its standard error is not identified, which the
+    # command refuses unless asked to keep the partial result
+    command = ["estimate", "--data", str(tmp_path / "cli" / "municipalities.parquet"),
+               "--unit", "municipality", "--time", "t", "--cohort", "cohort_w3",
+               "--never-treated", "0", "--outcome", "unemployed", "--aggregate", "simple",
+               "--output", str(tmp_path / "est.csv")]
+    capsys.readouterr()
+    assert main(command) == 2 and not (tmp_path / "est.csv").exists()
+    assert "1 never-treated unit" in capsys.readouterr().err
+    assert main([*command, "--allow-partial"]) == 0
+    table = pd.read_csv(tmp_path / "est.csv")
+    assert table["term"].tolist() == ["overall"] and np.isfinite(table["estimate"]).all()
 
 
 def test_import_statfin_command_error_is_one_line(tmp_path, capsys):

@@ -39,7 +39,7 @@ __all__ = [
 
 #: Trial columns written by the simulator, in its column order.
 TRIAL_COLUMNS: tuple[str, ...] = (
-    "treated", "wave", "first_treated",
+    "treated", "wave", "earlier_waves", "first_treated",
     *(f"{prefix}_w{w.number}" for w in WAVES for prefix in ("cohort", "area")),
 )
 
@@ -223,6 +223,7 @@ def add_trial_columns(municipal: pd.DataFrame, assignment: pd.DataFrame) -> pd.D
         the simulator's order and dtypes: ``treated`` (int8, 1 while one of the
         municipality's waves runs, from the wave's first to its last month in
         :data:`evaluation.sources.trials.WAVES`), ``wave`` (int8, the wave running, 0 if none),
+        ``earlier_waves`` (int8, the municipality's waves that ended before the month),
         ``first_treated`` (int64, first trial month ``t`` over all waves, 0 = never),
         ``cohort_w1``/``area_w1`` ... ``cohort_w3``/``area_w3`` (int64 wave start ``t`` if
         the municipality ran that wave, else 0; the area id, else the empty string).
@@ -249,6 +250,7 @@ def add_trial_columns(municipal: pd.DataFrame, assignment: pd.DataFrame) -> pd.D
     t = out["t"].to_numpy(dtype=np.int64)
     treated = np.zeros(len(out), dtype=np.int8)
     current = np.zeros(len(out), dtype=np.int8)
+    earlier = np.zeros(len(out), dtype=np.int8)
     first = np.zeros(len(out), dtype=np.int64)
     columns: dict[str, np.ndarray] = {}
     for w in WAVES:
@@ -261,11 +263,13 @@ def add_trial_columns(municipal: pd.DataFrame, assignment: pd.DataFrame) -> pd.D
         running = member & (t >= start) & (t < start + w.n_months)
         treated[running] = 1
         current[running] = w.number
+        earlier += member & (t >= start + w.n_months)
         first = np.where(member & ((first == 0) | (start < first)), start, first)
         columns[f"cohort_w{w.number}"] = np.where(member, start, 0).astype(np.int64)
         columns[f"area_w{w.number}"] = area.astype(str)
     out["treated"] = treated
     out["wave"] = current
+    out["earlier_waves"] = earlier
     out["first_treated"] = first
     for column, values in columns.items():
         out[column] = values
