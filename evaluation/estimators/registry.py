@@ -156,7 +156,8 @@ def get_estimator(name: str) -> EstimatorEntry:
 
 _CS_OPTIONS = {"control": "control_group", "method": "method", "base_period": "base_period",
                "anticipation": "anticipation", "se": "se", "draws": "draws", "seed": "seed",
-               "wild_weights": "bootstrap_weights", "covariates": None, "weights": None}
+               "wild_weights": "bootstrap_weights", "critical_values": "critical_values",
+               "covariates": None, "weights": None}
 #: Few-cluster inference options of the regression-based estimators (TWFE, BJS, two-stage).
 _REGRESSION_INFERENCE = {"se": "se", "draws": "draws", "seed": "seed",
                          "wild_weights": "wild_weights", "wild_null": "wild_null"}
