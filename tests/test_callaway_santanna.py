@@ -647,6 +647,13 @@ def test_invalid_options(options, match):
         CallawaySantAnna(**options)
 
 
+def test_anticipation_beyond_the_panel_is_refused_not_estimated_as_zero(fit):
+    panel = fit.panel
+    with pytest.raises(InvalidOptionError, match=f"leaves no period before .* {panel.n_periods} "
+                                                 "periods"):
+        CallawaySantAnna(anticipation=panel.n_periods - 1).fit(panel)
+
+
 def test_invalid_aggregation_and_bootstrap_weights(fit):
     with pytest.raises(InvalidOptionError, match="kind"):
         fit.aggregate("dynamic")

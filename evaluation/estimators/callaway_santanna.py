@@ -38,7 +38,12 @@ from evaluation.estimators._inference import (
 from evaluation.estimators._jackknife import ClusterJackknife
 from evaluation.estimators.results import EstimationResult, PretrendTest
 from evaluation.inference.clusters import warn_panel_clusters
-from evaluation.options import DEFAULT_RANDOM_SEED, check_option, validate_fields
+from evaluation.options import (
+    DEFAULT_RANDOM_SEED,
+    check_anticipation,
+    check_option,
+    validate_fields,
+)
 from evaluation.panel import Panel
 
 ControlGroup = Literal["never", "notyet"]
@@ -137,6 +142,7 @@ class CallawaySantAnna:
         :math:`\min(t, b)`. The influence function of each cell is the 2x2 influence
         function scaled by :math:`n / n_{gt}` and zero outside the comparison.
         """
+        check_anticipation("anticipation", self.anticipation, panel.n_periods)
         data = _CohortData.from_panel(panel, self)
         if self.se == "cr3" and data.cluster is None:
             raise InvalidOptionError(
