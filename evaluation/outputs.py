@@ -123,6 +123,16 @@ def manifest_command(directory: Path) -> str | None:
     return manifest.get("command") if isinstance(manifest, dict) else None
 
 
+def with_default_permissions(path: Path) -> None:
+    """Give a file made by :func:`tempfile.mkstemp` (mode 0600) the mode of a new file.
+
+    That is ``0666`` minus the process umask, as :func:`open` would have created it.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 class Outputs:
     """Write a command's files atomically; undo everything on failure (a context manager).
 
@@ -201,6 +211,7 @@ class Outputs:
         tmp = Path(name)
         self.staged.append((tmp, path))
         write(tmp)
+        with_default_permissions(tmp)
         return tmp
 
     def commit(self) -> None:

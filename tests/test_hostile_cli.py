@@ -456,6 +456,21 @@ def test_overwrite_replaces_only_the_files_the_command_writes(tmp_path, monkeypa
     assert (tmp_path / "foreign" / "notes.txt").read_bytes() == b"my own notes\n"
 
 
+def test_outputs_get_the_permissions_of_a_new_file(tmp_path):
+    import os
+
+    from evaluation.outputs import Outputs
+
+    umask = os.umask(0o022)
+    try:
+        with Outputs() as outputs:
+            outputs.write(tmp_path / "a.csv", lambda tmp: tmp.write_text("x\n"))
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "a.csv").stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["a.csv"]
+
+
 def test_failed_write_keeps_the_previous_output(tmp_path, monkeypatch, capsys):
     """An estimate that fails after an earlier success leaves the earlier file intact."""
     ok = est("first", status=0)

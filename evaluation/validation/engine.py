@@ -23,7 +23,7 @@ import pandas as pd
 
 from evaluation.errors import InvalidOptionError
 from evaluation.options import check_count, check_option, check_seed
-from evaluation.outputs import Outputs
+from evaluation.outputs import Outputs, with_default_permissions
 from evaluation.protocol import ResultMixin, Summary
 from evaluation.report.study import DEFAULT_OUTCOMES, Study
 from evaluation.report.warning_log import WarningLog, warning_lines
@@ -179,6 +179,7 @@ def _atomic_write(path: Path, write: Any) -> None:
     tmp = Path(name)
     try:
         write(tmp)
+        with_default_permissions(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
