@@ -138,18 +138,22 @@ class EstimateSpec:
     options
         Further ``estimate_table`` keyword arguments (``estimator``, ``control``,
         ``aggregate``, ...); their names map to the command-line flags.
+    treatment
+        0/1 treatment-status column (``--treatment``), used instead of ``cohort`` by
+        estimators of treatments that switch on and off (``dcdh``); ``cohort`` is then None.
     """
 
     label: str
     file: str
     unit: str
     time: str
-    cohort: str
+    cohort: str | None
     outcome: str
     never_treated: Any = 0
     cluster: str | None = None
     where: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    treatment: str | None = None
 
     def with_options(self, label: str | None = None, **options: Any) -> EstimateSpec:
         """Return a copy with more (or changed) estimator options.
@@ -167,22 +171,30 @@ class EstimateSpec:
 
     def columns(self) -> list[str]:
         """Columns the estimate reads from the file."""
+        roles = [c for c in (self.cohort, self.treatment) if c]
         extra = [self.cluster] if self.cluster else []
-        return [self.unit, self.time, self.cohort, self.outcome,
+        return [self.unit, self.time, *roles, self.outcome,
                 *self.options.get("covariates", ()), *extra]
 
     def run(self, data_dir: str | Path) -> pd.DataFrame:
         """Run the estimate exactly as ``evaluation estimate`` does; tidy table of estimates."""
         data = load_estimation_data(Path(data_dir) / self.file, self.columns(), self.where)
         return estimate_table(data, unit=self.unit, time=self.time, cohort=self.cohort,
-                              outcome=self.outcome, never_treated=self.never_treated,
-                              cluster=self.cluster, **self.options)
+                              outcome=self.outcome, treatment=self.treatment,
+                              never_treated=self.never_treated, cluster=self.cluster,
+                              **self.options)
 
     def command(self, data_dir: str | Path, output: str = "estimate.csv") -> str:
         """Return the shell command that reproduces :meth:`run` (to the last digit)."""
         argv = ["evaluation", "estimate", "--data", str(Path(data_dir) / self.file),
-                "--unit", self.unit, "--time", self.time, "--cohort", self.cohort,
-                "--outcome", self.outcome, "--never-treated", str(self.never_treated)]
+                "--unit", self.unit, "--time", self.time]
+        if self.cohort:
+            argv += ["--cohort", self.cohort]
+        if self.treatment:
+            argv += ["--treatment", self.treatment]
+        argv += ["--outcome", self.outcome]
+        if self.cohort:
+            argv += ["--never-treated", str(self.never_treated)]
         if self.cluster:
             argv += ["--cluster", self.cluster]
         if self.where:

@@ -5,7 +5,8 @@ report can be recomputed (and tested) without running a notebook. Counts compute
 individual-level data leave these functions only through
 :func:`evaluation.report.disclosure.disclose`.
 
-``data`` (chapter 1), ``comparison_groups`` (2), ``effects`` (3), ``heterogeneity`` (4),
+``data`` (chapter 1), ``comparison_groups`` (2), ``effects`` (3), ``heterogeneity`` and
+``waves`` (4, the municipal analysis of all three waves),
 ``sensitivity`` (3, parallel-trends violations), ``services_costs`` (5), ``robustness`` (6),
 ``validation`` (7) and ``conclusions`` (8);
 ``common`` holds what they share. The functions are also importable from this package directly.
@@ -47,7 +48,6 @@ from evaluation.report.chapters.heterogeneity import (
     area_effects,
     person_groups,
     subgroup_effects,
-    wave_effects,
 )
 from evaluation.report.chapters.robustness import (
     BASELINE,
@@ -76,6 +76,14 @@ from evaluation.report.chapters.validation import (
     validation_rows,
     validation_table,
 )
+from evaluation.report.chapters.waves import (
+    WAVE_COLUMNS,
+    NaiveTWFE,
+    all_wave_effects,
+    change_between,
+    naive_twfe,
+    wave_window,
+)
 
 __all__ = [
     "BASELINE",
@@ -89,9 +97,13 @@ __all__ = [
     "SCENARIO_NOTES",
     "SENSITIVITY_COLUMNS",
     "SUBGROUPS",
+    "WAVE_COLUMNS",
     "CostShift",
+    "NaiveTWFE",
+    "all_wave_effects",
     "area_effects",
     "balance_without_means",
+    "change_between",
     "cost_shift",
     "disclosed_sample_sizes",
     "distinct_designs",
@@ -106,6 +118,7 @@ __all__ = [
     "municipal_cost_share",
     "municipal_covariates",
     "municipal_paths",
+    "naive_twfe",
     "overall_effects",
     "overall_specs",
     "person_covariates",
@@ -126,6 +139,6 @@ __all__ = [
     "validation_config",
     "validation_rows",
     "validation_table",
-    "wave_effects",
+    "wave_window",
     "what_moved",
 ]

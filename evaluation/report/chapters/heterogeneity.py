@@ -1,4 +1,7 @@
-"""Chapter 4 (heterogeneity): effects by target subgroup, by trial area and by wave."""
+"""Chapter 4 (heterogeneity): effects by target subgroup and by trial area.
+
+The effects by wave are in :mod:`evaluation.report.chapters.waves`.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +12,7 @@ from evaluation.inference.clusters import MIN_TREATED_CLUSTERS
 from evaluation.report.chapters.common import EFFECT_COLUMNS, overall_row
 from evaluation.report.chapters.data import target_group_counts
 from evaluation.report.disclosure import SUPPRESSED, disclose
-from evaluation.report.study import (
-    MUNICIPAL_OUTCOME,
-    Study,
-)
+from evaluation.report.study import Study
 
 #: Target-group subgroups of the individual-level analysis (person-level rules).
 SUBGROUPS = {"under 30": "under30", "immigrants": "immigrant",
@@ -135,18 +135,3 @@ def area_effects(study: Study, outcome: str) -> pd.DataFrame:
     out["inference"] = table.get("inference", pd.Series(index=table.index, dtype=object)
                                  ).fillna("").to_numpy()
     return out
-
-
-def wave_effects(study: Study, outcome: str = MUNICIPAL_OUTCOME) -> pd.DataFrame:
-    """Municipal overall CS effect of each wave in its own analysis window."""
-    rows = []
-    for number in (1, 2, 3):
-        spec = study.municipal_spec(outcome, wave_number=number)
-        row = overall_row(spec.run(study.data_dir))
-        truth = study.true_overall("municipalities", outcome, wave_number=number)
-        n = study.municipal.groupby("municipality")[f"cohort_w{number}"].first().gt(0).sum()
-        rows.append({"wave": number, "municipalities": int(n),
-                     **{c: float(row[c]) for c in EFFECT_COLUMNS},
-                     "true_att": np.nan if truth is None else truth,
-                     "command": spec.command(study.data_dir)})
-    return pd.DataFrame(rows)
