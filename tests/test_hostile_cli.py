@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -544,3 +545,22 @@ def test_failing_notebook_names_the_notebook_and_the_data_file(tmp_path):
                        f" KeyError: 'month' (on data file {data.resolve()}/municipalities."
                        "parquet; check it against the data schema in the README)")
     assert not (tmp_path / ".data-reads.txt").exists()
+
+
+def test_interrupted_command_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    """Ctrl-C while the table is being written: exit 130, no half-written file."""
+    from evaluation import cli
+
+    def interrupted_to_csv(self, path, **options):
+        Path(path).write_text("half a table")
+        raise KeyboardInterrupt
+
+    write_fixtures(tmp_path, ["panel.csv"])
+    before = snapshot(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(pd.DataFrame, "to_csv", interrupted_to_csv)
+    code = cli.main(["estimate", "--data", "panel.csv", *ROLES, "--output", "new/o.csv"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 130
+    assert lines == ["evaluation estimate: interrupted; no output was left half-written."]
+    assert snapshot(tmp_path) == before
