@@ -487,8 +487,10 @@ def test_tables_agree_with_each_other(builds):
         np.testing.assert_allclose(base.loc[outcome, EFFECTS].astype(float),
                                    overall.loc[("jobseekers", outcome, "cs"), EFFECTS]
                                    .astype(float), rtol=1e-10)
-    waves = read_table(out, "effects_by_wave").set_index("wave")
-    np.testing.assert_allclose(waves.loc[3, EFFECTS].astype(float),
+    waves = read_table(out, "effects_of_all_waves")
+    headline = waves[(waves["part"] == "comparison group") & (waves["estimator"] == "cs")
+                     & (waves["comparison"] == "all outside the wave")].set_index("wave")
+    np.testing.assert_allclose(headline.loc[3, EFFECTS].astype(float),
                                overall.loc[("municipalities", "unemployment_rate", "cs"),
                                            EFFECTS].astype(float), rtol=1e-10)
     services = read_table(out, "effects_on_services_and_costs")

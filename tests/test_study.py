@@ -233,8 +233,9 @@ def test_true_effects_are_none_for_real_data(real_dir):
     assert not real.synthetic
     assert real.true_overall("jobseekers", "employed") is None
     assert real.true_event_mean("jobseekers", "employed", 11) is None
-    effects = analysis.wave_effects(real)
-    assert effects["true_att"].isna().all() and len(effects) == 3
+    effects = analysis.all_wave_effects(real)
+    assert effects["true_att"].isna().all() and len(effects) == 19
+    assert effects["estimate"].notna().sum() == 17  # wave 3's persistence is not observed
 
 
 # ------------------------------------------------------------------ analysis helpers

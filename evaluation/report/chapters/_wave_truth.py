@@ -34,7 +34,7 @@ class WaveTruth:
 
     def _select(self, design: str, population: str, kind: str) -> pd.DataFrame:
         if self.rows is None:
-            return pd.DataFrame()
+            return pd.DataFrame(columns=["att", "n_units", "event_time"])
         rows = self.rows
         return rows[(rows["design"] == design) & (rows["population"] == population)
                     & (rows["kind"] == kind)]
