@@ -112,19 +112,23 @@ def _estimate(args: argparse.Namespace) -> int:
               *[c for c in (args.cluster, args.weights) if c]]
     data = load_estimation_data(args.data, wanted, args.where)
     check_periods(data, args.time)
-    table = estimate_table(
-        data, unit=args.unit, time=args.time, cohort=args.cohort, outcome=args.outcome,
-        never_treated=_never_treated(args.never_treated), covariates=covariates,
-        estimator=args.estimator, aggregate=args.aggregate, cluster=args.cluster,
-        weights=args.weights, alpha=args.alpha, control=args.control, method=args.method,
-        base_period=args.base_period, anticipation=args.anticipation, se=args.se,
-        draws=args.draws, seed=args.seed, small_sample=args.small_sample or None,
-        wild_weights=args.wild_weights, wild_null=args.wild_null)
+    with warnings.catch_warnings(record=True) as caught:  # re-issued below, kept as hints
+        warnings.simplefilter("always")
+        table = estimate_table(
+            data, unit=args.unit, time=args.time, cohort=args.cohort, outcome=args.outcome,
+            never_treated=_never_treated(args.never_treated), covariates=covariates,
+            estimator=args.estimator, aggregate=args.aggregate, cluster=args.cluster,
+            weights=args.weights, alpha=args.alpha, control=args.control, method=args.method,
+            base_period=args.base_period, anticipation=args.anticipation, se=args.se,
+            draws=args.draws, seed=args.seed, small_sample=args.small_sample or None,
+            wild_weights=args.wild_weights, wild_null=args.wild_null)
+    for item in caught:
+        warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
     table = check_estimates(
         table, data, unit=args.unit, time=args.time, cohort=args.cohort, outcome=args.outcome,
         never_treated=_never_treated(args.never_treated), covariates=covariates,
         anticipation=args.anticipation or 0, se=args.se, cluster=args.cluster,
-        allow_partial=args.allow_partial)
+        allow_partial=args.allow_partial, hints=[str(item.message) for item in caught])
     _write_csv({args.output: table})
     print(f"wrote {len(table)} estimates to {args.output}")
     return 0

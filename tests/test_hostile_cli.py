@@ -564,3 +564,29 @@ def test_interrupted_command_is_one_line_and_leaves_nothing(tmp_path, monkeypatc
     assert code == 130
     assert lines == ["evaluation estimate: interrupted; no output was left half-written."]
     assert snapshot(tmp_path) == before
+
+
+def test_estimator_warnings_explain_nan_rows_the_diagnosis_cannot(tmp_path):
+    """NaN rows on a panel without a known defect quote the estimator's own warnings."""
+    from _hostile import tiny_panel
+
+    from evaluation.estimators._identification import check_estimates
+    from evaluation.estimators.registry import estimate_table
+
+    roles = dict(unit="unit", time="time", cohort="cohort", outcome="y", never_treated=0)
+    table = estimate_table(tiny_panel(), **roles)
+    table.loc[[1, 4], ["estimate", "std_error"]] = math.nan
+    hint = "effect 6 is not estimable: no switcher is observed 6 periods after its switch."
+    with pytest.raises(IdentificationError) as caught:
+        check_estimates(table, tiny_panel(), hints=[hint, hint], **roles)
+    assert str(caught.value) == (
+        "2 of the 10 estimates are not identified (NaN estimate, standard error or interval): "
+        "effect 6 is not estimable: no switcher is observed 6 periods after its switch; fix "
+        "the data or the options, or pass --allow-partial to write the table with a note on "
+        "each NaN row.")
+    with pytest.warns(UserWarning, match="2 estimates not identified"):
+        partial = check_estimates(table, tiny_panel(), hints=[hint], allow_partial=True,
+                                  **roles)
+    assert partial["note"].tolist() == ["", hint.rstrip("."), "", "", hint.rstrip("."),
+                                        "", "", "", "", ""]
+    assert partial.drop(columns="note").equals(table)

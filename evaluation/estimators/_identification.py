@@ -136,7 +136,7 @@ def collinear_covariates(data: pd.DataFrame, covariates: Sequence[str]) -> list[
 
 
 def check_estimates(table: pd.DataFrame, data: pd.DataFrame, *, allow_partial: bool = False,
-                    **roles: Any) -> pd.DataFrame:
+                    hints: Sequence[str] = (), **roles: Any) -> pd.DataFrame:
     r"""Return ``table`` if every estimate is identified; otherwise explain and fail.
 
     Parameters
@@ -148,6 +148,9 @@ def check_estimates(table: pd.DataFrame, data: pd.DataFrame, *, allow_partial: b
     allow_partial
         Return a table with NaN rows instead of failing; a ``note`` column then gives the
         reason of each NaN row (empty for identified rows).
+    hints
+        Warnings the estimator issued; quoted (at most three) when :func:`diagnose` finds
+        no reason of its own.
     **roles
         ``unit``, ``time``, ``cohort``, ``outcome``, ``never_treated``, ``covariates``,
         ``anticipation``, ``se``, ``cluster`` as passed to :func:`diagnose`.
@@ -179,6 +182,8 @@ def check_estimates(table: pd.DataFrame, data: pd.DataFrame, *, allow_partial: b
             "have a lower end above the upper end; check --alpha (between 0 and 1) and "
             "report this if it persists.")
     reasons = _reasons(data, roles)
+    if not reasons and hints:
+        reasons = {None: [" ".join(h.split()).rstrip(".") for h in dict.fromkeys(hints)][:3]}
     general = "; ".join(reasons.get(None, [])) or "; ".join(
         text for key, texts in reasons.items() if key is not None for text in texts)
     if not len(table):
