@@ -452,8 +452,10 @@ def test_every_row_with_a_command_equals_the_command_line(builds, tmp_path):
             np.testing.assert_allclose(result[EFFECTS].astype(float),
                                        row[EFFECTS].astype(float), rtol=1e-10, atol=0)
             checked += 1
-    # waves, services (all months), the two payers' costs of the cost split (all months)
-    # and the distinct robustness variants with a command
+    # the wave-3 CS rows of the all-waves table (earlier-wave comparison municipalities
+    # included or excluded) and the absorbing TWFE over all waves, services (all months), the
+    # two payers' costs of the cost split (all months) and the distinct robustness variants
+    # with a command
     robust = read_table(out, "robustness")
     assert checked == 3 + 4 + 2 + int((robust["command"].fillna("") != "").sum())
     assert checked >= 3 + 4 + 10

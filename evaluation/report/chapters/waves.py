@@ -57,7 +57,7 @@ TRIAL_STATUS = "treated"
 #: The control column added by :func:`with_level_trend`.
 LEVEL_TREND = "level_trend"
 #: Where the panel with :data:`LEVEL_TREND` is written (inside the report's ``out_dir``)
-#: so that the table's commands can read it.
+#: so that the table's ``fit_command`` s can read it.
 DERIVED_DIR = "derived"
 LEVEL_TREND_FILE = "municipalities_level_trend.parquet"
 #: Months after a wave's end whose effects the table reports (two years).
@@ -69,7 +69,7 @@ COMPARISON_LABELS = {"exclude": "no earlier wave", "include": "all outside the w
 #: Columns of :func:`all_wave_effects`.
 WAVE_COLUMNS = ["part", "wave", "effect", "months", "comparison", "estimator",
                 *EFFECT_COLUMNS, "switchers", "comparison_units", "true_att", "note",
-                "command"]
+                "command", "fit_command"]
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ def with_level_trend(study: Study, outcome: str = MUNICIPAL_OUTCOME) -> pd.DataF
 
 
 def write_level_trend(study: Study, frame: pd.DataFrame) -> Path | None:
-    """Write the panel with :data:`LEVEL_TREND` for the commands; its directory (or None).
+    """Write the panel with :data:`LEVEL_TREND` for the fit commands; its directory (or None).
 
     Written to ``out_dir/derived/`` (nothing without an ``out_dir``): the municipal panel
     with one more column.
@@ -350,9 +350,9 @@ class _Runner:
                 "estimator": "dcdh", **values, "switchers": fit.switchers(weights),
                 "comparison_units": fit.comparison_units,
                 "true_att": truth,
-                "note": (f"average of effects {lags[0]}-{lags[1]} of the command; " + note
+                "note": (f"average of effects {lags[0]}-{lags[1]} of fit_command; " + note
                          ).strip("; "),
-                "command": fit.command}
+                "command": "", "fit_command": fit.command}
 
     def difference(self, window: WaveWindow, lags: tuple[int, int], truth: float
                    ) -> dict[str, Any]:
@@ -373,7 +373,7 @@ class _Runner:
                 "true_att": truth,
                 "note": "difference of the two rows above; standard error from the "
                         "clusters' influence functions of both fits",
-                "command": ""}
+                "command": "", "fit_command": ""}
 
 
 def all_wave_effects(study: Study, outcome: str = MUNICIPAL_OUTCOME) -> pd.DataFrame:
@@ -388,8 +388,10 @@ def all_wave_effects(study: Study, outcome: str = MUNICIPAL_OUTCOME) -> pd.DataF
         municipalities of waves 2 and 3, and their difference) and ``comparison group``
         (the wave-3 estimate with the earlier-wave municipalities excluded from or included
         in the comparison, by dcdh and by the headline CS). ``true_att`` is the simulator's
-        truth (NaN on real data); ``command`` reproduces the fit whose effects a row
-        averages.
+        truth (NaN on real data). ``command`` is the ``evaluation estimate`` call whose
+        output row equals the row (CS rows); ``fit_command`` the dcdh call whose effects
+        :math:`\ell` = ``months`` the row averages (with an ``out_dir``, which holds the
+        panel with :data:`LEVEL_TREND` it reads; empty otherwise).
 
     Notes
     -----
@@ -428,7 +430,8 @@ def _after_rows(runner: _Runner, window: WaveWindow, truth: WaveTruth) -> list[d
                          "months": "", "comparison": COMPARISON_LABELS["exclude"],
                          "estimator": "dcdh", **dict.fromkeys(EFFECT_COLUMNS, np.nan),
                          "switchers": 0, "comparison_units": np.nan, "true_att": np.nan,
-                         "note": f"not observed: {reason}", "command": ""})
+                         "note": f"not observed: {reason}", "command": "",
+                         "fit_command": ""})
             continue
         note = (f"horizon cut at {top} months: wave {window.cut_by} started in "
                 f"{format_month(wave(window.cut_by).start)}" if top < hi else "")
@@ -480,7 +483,7 @@ def _comparison_rows(runner: _Runner, window: WaveWindow, truth: WaveTruth
                     "from the previous wave's end)" + (" with the earlier-wave "
                                                       "municipalities dropped"
                                                       if choice == "exclude" else ""),
-            "command": spec.command(study.data_dir)})
+            "command": spec.command(study.data_dir), "fit_command": ""})
     return rows
 
 
