@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from evaluation.cli import build_parser, main
-from evaluation.errors import ReportError
+from evaluation.errors import InvalidOptionError, ReportError
 from evaluation.estimators.registry import estimate_table
 from evaluation.report import chapters
 from evaluation.report.chapters._wave_truth import WaveTruth
@@ -131,6 +131,11 @@ def test_sample_filters_select_the_stated_municipalities(studies):
     assert selected(sample_where(window, members="repeat")) == set(
         units.index[~earlier & ~member | member & earlier])
     assert selected(sample_where(window, members="first")) == set(units.index[~earlier])
+    with pytest.raises(InvalidOptionError, match=r"comparison='drop' is not a valid option; "
+                                                 r"choose one of 'exclude', 'include'\."):
+        sample_where(window, "drop")
+    with pytest.raises(InvalidOptionError, match=r"members='some' is not a valid option"):
+        sample_where(window, members="some")
 
 
 def test_level_trend_is_the_pre_wave_level_times_the_untreated_average(studies):

@@ -34,26 +34,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
 
 from evaluation.errors import ReportError
-from evaluation.estimators.bacon import BaconDecomposition, bacon_decomposition
-from evaluation.estimators.did import fit_two_way
 from evaluation.estimators.registry import get_estimator
-from evaluation.estimators.results import EstimationResult, normal_inference
-from evaluation.estimators.twfe_weights import TWFEWeights, twfe_weights
+from evaluation.estimators.results import EstimationResult
+from evaluation.options import check_option
 from evaluation.panel import Panel
 from evaluation.report.chapters._wave_truth import WaveTruth
+from evaluation.report.chapters._waves_twfe import (
+    TRIAL_STATUS,
+    NaiveTWFE,
+    balanced_panel,
+    naive_twfe,
+    normal_row,
+)
 from evaluation.report.chapters.common import EFFECT_COLUMNS, overall_row
 from evaluation.report.study import MUNICIPAL_FILE, MUNICIPAL_OUTCOME, EstimateSpec, Study
 from evaluation.sources.trials import PANEL_END, WAVES, format_month, month_index, wave
 from evaluation.synthetic.truth import AFTER_END_RANGES
 
-#: The municipal panel's 0/1 trial status (1 in the months a municipality ran a wave).
-TRIAL_STATUS = "treated"
 #: The control column added by :func:`with_level_trend`.
 LEVEL_TREND = "level_trend"
 #: Where the panel with :data:`LEVEL_TREND` is written (inside the report's ``out_dir``)
@@ -64,7 +67,10 @@ LEVEL_TREND_FILE = "municipalities_level_trend.parquet"
 HORIZON = max(hi for _, hi in AFTER_END_RANGES)
 #: Comparison groups of a wave: ``exclude`` drops the municipalities outside the wave that
 #: ran an earlier wave (the table's choice); ``include`` keeps them (the headline design).
-COMPARISONS = ("exclude", "include")
+Comparison = Literal["exclude", "include"]
+COMPARISONS: tuple[str, ...] = get_args(Comparison)
+#: Which of a wave's municipalities are the switchers of a fit (see :func:`sample_where`).
+Members = Literal["all", "post", "repeat", "first"]
 COMPARISON_LABELS = {"exclude": "no earlier wave", "include": "all outside the wave"}
 #: Columns of :func:`all_wave_effects`.
 WAVE_COLUMNS = ["part", "wave", "effect", "months", "comparison", "estimator",
@@ -191,8 +197,8 @@ def write_level_trend(study: Study, frame: pd.DataFrame) -> Path | None:
     return directory
 
 
-def sample_where(window: WaveWindow, comparison: str = "exclude", members: str = "all"
-                 ) -> str:
+def sample_where(window: WaveWindow, comparison: Comparison = "exclude",
+                 members: Members = "all") -> str:
     """Row filter of a wave's estimation sample (a pandas query over the panel).
 
     Parameters
@@ -207,7 +213,14 @@ def sample_where(window: WaveWindow, comparison: str = "exclude", members: str =
         run no later wave within :data:`HORIZON` months of the end (the population of the
         simulator's persistence truth); ``repeat`` those that ran an earlier wave; ``first``
         those that did not.
+
+    Raises
+    ------
+    InvalidOptionError
+        For another ``comparison`` or ``members``.
     """
+    check_option("comparison", comparison, Comparison)
+    check_option("members", members, Members)
     number = window.number
     member = f"cohort_w{number} > 0"
     ran_earlier = " or ".join(f"cohort_w{k} > 0" for k in range(1, number))
@@ -235,7 +248,8 @@ def earlier_wave_filter(number: int) -> str:
 
 
 def dcdh_spec(study: Study, window: WaveWindow, outcome: str = MUNICIPAL_OUTCOME,
-              comparison: str = "exclude", members: str = "all") -> EstimateSpec:
+              comparison: Comparison = "exclude", members: Members = "all"
+              ) -> EstimateSpec:
     """Spec of the dcdh fit of one wave: effects 1 to the window's end, level-trend control."""
     return EstimateSpec(
         f"municipalities: {outcome}, wave {window.number}", LEVEL_TREND_FILE, "municipality",
@@ -289,13 +303,6 @@ def cluster_contributions(result: EstimationResult, weights: np.ndarray,
     return pd.Series(influence).groupby(labels).sum() / influence.size
 
 
-def _inference(estimate: float, std_error: float) -> dict[str, float]:
-    limits = normal_inference(np.array([estimate]), np.array([std_error]), 0.05)
-    return {"estimate": estimate, "std_error": std_error,
-            "ci_lower": float(limits["ci_lower"][0]), "ci_upper": float(limits["ci_upper"][0]),
-            "p_value": float(limits["p_value"][0])}
-
-
 @dataclass
 class _Fit:
     """One dcdh fit with what the rows need."""
@@ -309,7 +316,7 @@ class _Fit:
         weights = effect_weights(self.result, first, last)
         estimate = float(weights @ self.result.table["estimate"].to_numpy())
         std_error = float(np.sqrt(weights @ self.result.vcov @ weights))
-        return _inference(estimate, std_error), weights
+        return normal_row(estimate, std_error), weights
 
     def switchers(self, weights: np.ndarray) -> int:
         return int(self.result.table["switchers"].to_numpy()[weights > 0].min())
@@ -330,8 +337,8 @@ class _Runner:
         self.clusters = self.frame.groupby("municipality")[study.municipal_cluster].first()
         self.fits: dict[tuple[int, str, str], _Fit] = {}
 
-    def fit(self, window: WaveWindow, comparison: str = "exclude", members: str = "all"
-            ) -> _Fit:
+    def fit(self, window: WaveWindow, comparison: Comparison = "exclude",
+            members: Members = "all") -> _Fit:
         key = (window.number, comparison, members)
         if key not in self.fits:
             spec = dcdh_spec(self.study, window, self.outcome, comparison, members)
@@ -341,8 +348,8 @@ class _Runner:
         return self.fits[key]
 
     def row(self, part: str, window: WaveWindow, effect: str, lags: tuple[int, int],
-            truth: float, note: str = "", comparison: str = "exclude",
-            members: str = "all") -> dict[str, Any]:
+            truth: float, note: str = "", comparison: Comparison = "exclude",
+            members: Members = "all") -> dict[str, Any]:
         fit = self.fit(window, comparison, members)
         values, weights = fit.average(*lags)
         return {"part": part, "wave": window.number, "effect": effect,
@@ -350,8 +357,8 @@ class _Runner:
                 "estimator": "dcdh", **values, "switchers": fit.switchers(weights),
                 "comparison_units": fit.comparison_units,
                 "true_att": truth,
-                "note": (f"average of effects {lags[0]}-{lags[1]} of fit_command; " + note
-                         ).strip("; "),
+                "note": "; ".join(filter(None, [
+                    f"average of effects {lags[0]}-{lags[1]} of fit_command", note])),
                 "command": "", "fit_command": fit.command}
 
     def difference(self, window: WaveWindow, lags: tuple[int, int], truth: float
@@ -364,7 +371,7 @@ class _Runner:
             parts.append((values["estimate"],
                           cluster_contributions(fit.result, weights, self.clusters)))
         terms = parts[0][1].sub(parts[1][1], fill_value=0.0)
-        values = _inference(parts[0][0] - parts[1][0], float(np.sqrt((terms**2).sum())))
+        values = normal_row(parts[0][0] - parts[1][0], float(np.sqrt((terms**2).sum())))
         return {"part": "second wave", "wave": window.number,
                 "effect": "repeat minus first-time municipalities",
                 "months": f"{lags[0]}-{lags[1]}", "comparison": COMPARISON_LABELS["exclude"],
@@ -487,101 +494,16 @@ def _comparison_rows(runner: _Runner, window: WaveWindow, truth: WaveTruth
     return rows
 
 
-# ------------------------------------------------------------------- naive TWFE
-@dataclass
-class NaiveTWFE:
-    """Static TWFE over all waves and its diagnostics (:func:`naive_twfe`).
-
-    Attributes
-    ----------
-    table
-        Two rows: the coefficient with the absorbing coding (``first_treated`` as the
-        cohort) and with the switching status.
-    bacon
-        Goodman-Bacon decomposition of the absorbing one.
-    weights
-        De Chaisemartin-D'Haultfoeuille weights of the switching one.
-    """
-
-    table: pd.DataFrame
-    bacon: BaconDecomposition
-    weights: TWFEWeights
-
-    def bacon_table(self) -> pd.DataFrame:
-        """Return the decomposition by comparison type (``type`` as a column)."""
-        return self.bacon.by_type().reset_index()
-
-    def weights_table(self) -> pd.DataFrame:
-        """One row summarising the weights: counts and sums by sign, the two σ measures."""
-        w = self.weights
-        return pd.DataFrame([{
-            "twfe": w.twfe, "treated_cells": len(w.table), "negative_cells": w.n_negative,
-            "negative_sum": w.negative_sum, "positive_cells": w.n_positive,
-            "positive_sum": w.positive_sum, "sigma_fe": w.sigma_fe,
-            "underline_sigma_fe": w.underline_sigma_fe}])
-
-
-def balanced_panel(data: pd.DataFrame, unit: str = "municipality", time: str = "t"
-                   ) -> tuple[pd.DataFrame, int]:
-    """Keep the units observed in every period; the frame and the number of units dropped."""
-    periods = data.groupby(unit)[time].nunique()
-    complete = periods.index[periods == data[time].nunique()]
-    return data[data[unit].isin(complete)], int((periods < data[time].nunique()).sum())
-
-
-def naive_twfe(study: Study, outcome: str = MUNICIPAL_OUTCOME) -> NaiveTWFE:
-    r"""Fit static TWFE on the whole 2010-2024 panel, coded as absorbing and as switching.
-
-    Notes
-    -----
-    Both rows regress :math:`Y_{it}` on unit and month effects and one treatment
-    indicator: :math:`D_{it} = 1[t \ge G_i]` with :math:`G_i` = ``first_treated``
-    (absorbing: a municipality stays "treated" after its wave ended), or the trial status.
-    The first is compared with the true average effect over all months after
-    :math:`G_i`, the second with the true average over the trial months,
-    :math:`\sum_w n_w m_w \tau_w / \sum_w n_w m_w` (:math:`n_w` municipalities of wave
-    :math:`w`, :math:`m_w` months, :math:`\tau_w` its true ATT). ``estimator="twfe"``
-    refuses the switching status, so its coefficient and clustered standard error come from
-    :func:`~evaluation.estimators.did.fit_two_way` directly; the TWFE weights reproduce
-    the same coefficient.
-    """
-    data, dropped = balanced_panel(study.municipal)
-    note = (f"{dropped} municipalities not observed in every month left out" if dropped
-            else "")
-    truth = WaveTruth.of(study, outcome)
-    spec = EstimateSpec(f"municipalities: {outcome}, all waves", MUNICIPAL_FILE,
-                        "municipality", "t", "first_treated", outcome, 0,
-                        study.municipal_cluster, None,
-                        {"estimator": "twfe", "aggregate": "simple"})
-    absorbing = overall_row(spec.run(study.data_dir))
-    cohort_panel = Panel(data, unit="municipality", time="t", outcome=outcome,
-                         cohort="first_treated", never_treated=0,
-                         cluster=study.municipal_cluster)
-    status_panel = Panel(data, unit="municipality", time="t", outcome=outcome,
-                         status=TRIAL_STATUS, cluster=study.municipal_cluster)
-    status = status_panel.status_wide()[status_panel.unit_codes, status_panel.time_codes]
-    fit = fit_two_way(status_panel, status.astype(float)[:, None])
-    weights = twfe_weights(status_panel)
-    rows = [
-        {"coding": "absorbing: treated from first_treated on",
-         **{c: float(absorbing[c]) for c in EFFECT_COLUMNS},
-         "true_att": truth.first_treated(),
-         "note": "; ".join(filter(None, ["every month after a municipality's first wave "
-                                         "counts as treated", note])),
-         "command": spec.command(study.data_dir)},
-        {"coding": f"switching: status column {TRIAL_STATUS}",
-         **_inference(float(fit.params[0]), float(fit.std_errors[0])),
-         "true_att": truth.trial_months(),
-         "note": "; ".join(filter(None, ["estimator twfe refuses a status that switches off: "
-                                         "coefficient of the same regression", note])),
-         "command": ""},
-    ]
-    return NaiveTWFE(pd.DataFrame(rows), bacon_decomposition(cohort_panel), weights)
-
-
 def change_between(table: pd.DataFrame, estimator: str,
                    choices: Sequence[str] = COMPARISONS) -> float:
     """Wave-3 estimate with the earlier-wave municipalities included minus excluded."""
     rows = table[(table["part"] == "comparison group") & (table["estimator"] == estimator)]
     values = rows.set_index("comparison")["estimate"]
     return float(values[COMPARISON_LABELS[choices[1]]] - values[COMPARISON_LABELS[choices[0]]])
+
+
+__all__ = ["COMPARISONS", "LEVEL_TREND", "TRIAL_STATUS", "WAVE_COLUMNS", "NaiveTWFE",
+           "WaveWindow", "all_wave_effects", "balanced_panel", "change_between",
+           "cluster_contributions", "dcdh_spec", "earlier_wave_filter", "effect_weights",
+           "fit_spec", "naive_twfe", "sample_where", "wave_window", "with_level_trend",
+           "write_level_trend"]
