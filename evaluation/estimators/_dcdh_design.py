@@ -93,7 +93,7 @@ class SwitchDesign:
         return max(int(np.minimum(self.first_switch[chosen] - 1, lengths).max()), 0)
 
 
-def build_design(outcome: np.ndarray, treatment: np.ndarray, unit_weight: np.ndarray,
+def build_switch_design(outcome: np.ndarray, treatment: np.ndarray, unit_weight: np.ndarray,
                  cluster: np.ndarray | None) -> SwitchDesign:
     """Build the switching design from wide arrays (NaN where a cell is not observed).
 

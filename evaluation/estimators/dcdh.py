@@ -28,7 +28,7 @@ from evaluation.errors import (
     PanelError,
 )
 from evaluation.estimators._dcdh_controls import control_values, fit_controls
-from evaluation.estimators._dcdh_design import build_design
+from evaluation.estimators._dcdh_design import build_switch_design
 from evaluation.estimators._dcdh_estimate import DCDHEstimates, estimate_all
 from evaluation.estimators._inference import cluster_sums
 from evaluation.estimators.results import EstimationResult, PretrendTest
@@ -166,7 +166,7 @@ class ChaisemartinDHaultfoeuille:
                 "status of every unit and period; pass status=<column> when building the "
                 "Panel (command line: --treatment <column>).")
         arrays = _panel_arrays(panel)
-        design = build_design(*arrays)
+        design = build_switch_design(*arrays)
         names = self._control_names(panel)
         wide = [panel.wide(name) for name in names]
         controls = fit_controls(design, control_values(wide, design)) if names else None
@@ -266,7 +266,7 @@ class ChaisemartinDHaultfoeuille:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    design = build_design(outcome[rows], treatment[rows], weights[rows],
+                    design = build_switch_design(outcome[rows], treatment[rows], weights[rows],
                                           labels)
                     controls = (fit_controls(design, control_values([w[rows] for w in wide],
                                                                     design))
