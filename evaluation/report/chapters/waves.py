@@ -414,7 +414,7 @@ def all_wave_effects(study: Study, outcome: str = MUNICIPAL_OUTCOME) -> pd.DataF
     for current in WAVES:
         window = wave_window(current.number)
         rows.append(runner.row("during", window, "during the wave", (1, window.months),
-                                       truth.overall(f"wave{window.number}")))
+                               truth.overall(f"wave{window.number}")))
     for current in WAVES:
         rows.extend(_after_rows(runner, wave_window(current.number), truth))
     for current in WAVES[1:]:
@@ -486,17 +486,21 @@ def _comparison_rows(runner: _Runner, window: WaveWindow, truth: WaveTruth
             "estimator": "cs", **{c: float(overall[c]) for c in EFFECT_COLUMNS},
             "switchers": int((sample[spec.cohort] > 0).sum()),
             "comparison_units": int((sample[spec.cohort] == 0).sum()), "true_att": true,
-            "note": "the headline municipal design (CS, no level-trend control, window "
-                    "from the previous wave's end)" + (" with the earlier-wave "
-                                                      "municipalities dropped"
-                                                      if choice == "exclude" else ""),
+            "note": "; ".join(filter(None, [
+                "the headline municipal design (CS, no level-trend control, window from the "
+                "previous wave's end)",
+                "earlier-wave municipalities dropped" if choice == "exclude" else ""])),
             "command": spec.command(study.data_dir), "fit_command": ""})
     return rows
 
 
 def change_between(table: pd.DataFrame, estimator: str,
                    choices: Sequence[str] = COMPARISONS) -> float:
-    """Wave-3 estimate with the earlier-wave municipalities included minus excluded."""
+    """Return the wave-3 estimate with earlier-wave comparisons included minus excluded.
+
+    ``estimator`` is ``"dcdh"`` or ``"cs"``, the two estimators of the table's part
+    ``comparison group``.
+    """
     rows = table[(table["part"] == "comparison group") & (table["estimator"] == estimator)]
     values = rows.set_index("comparison")["estimate"]
     return float(values[COMPARISON_LABELS[choices[1]]] - values[COMPARISON_LABELS[choices[0]]])
