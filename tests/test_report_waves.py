@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.cli import build_parser, main
+from evaluation.cli import main
 from evaluation.errors import InvalidOptionError, ReportError
 from evaluation.estimators.registry import estimate_table
 from evaluation.report import chapters
@@ -298,14 +298,7 @@ def test_real_data_has_no_truth(data_dirs, tmp_path):
                      truth.trial_months(), *truth.repeat_and_first(3)]).all()
 
 
-def _cli_takes_treatment() -> bool:
-    estimate = build_parser()._subparsers._group_actions[0].choices["estimate"]
-    return any("--treatment" in a.option_strings for a in estimate._actions)
-
-
-@pytest.mark.skipif(not _cli_takes_treatment(),
-                    reason="evaluation estimate has no --treatment flag yet")
-def test_command_reproduces_the_fit(studies, tables, tmp_path):
+def test_fit_command_reproduces_the_fit(tables, tmp_path):
     row = tables["default"].set_index(["part", "wave"]).loc[("during", 2)]
     output = tmp_path / "estimate.csv"
     argv = shlex.split(row["fit_command"])
