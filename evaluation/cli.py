@@ -3,24 +3,27 @@
 Sub-commands::
 
     evaluation simulate [--scenario NAME] [--seed N] [--people N] --out DIR
-    evaluation estimate --data FILE --unit COL --time COL --cohort COL --outcome COL
-        [--never-treated VALUE] [--covariates COL,COL] [--where EXPR]
-        [--estimator NAME (see --help: the registry's estimators)] [--control never|notyet]
-        [--method dr|ipw|reg] [--base-period varying|universal] [--anticipation K]
+    evaluation estimate --data FILE --unit COL --time COL (--cohort COL | --treatment COL)
+        --outcome COL [--window first-spell] [--never-treated VALUE] [--covariates COL,COL]
+        [--where EXPR] [--estimator NAME (see --help: the registry's estimators)]
+        [--control never|notyet] [--method dr|ipw|reg] [--base-period varying|universal]
+        [--anticipation K] [--effects L] [--placebo K]
         [--aggregate none|simple|event|group|calendar] [--cluster COL] [--weights COL]
         [--small-sample] [--se analytic|cr2|cr3|bootstrap|wild|randomization]
-        [--wild-weights W] [--wild-null N] [--draws B] [--seed S] [--alpha 0.05]
-        --output FILE.csv
+        [--wild-weights W] [--wild-null N] [--critical-values normal|t] [--draws B]
+        [--seed S] [--alpha 0.05] [--allow-partial] --output FILE.csv
     evaluation match --data FILE --unit COL --treatment COL --covariates COL,COL
         [--method nearest|optimal|cem|ebal|ipw]
         [--distance logit|probit|mahalanobis|robust_mahalanobis|euclidean|scaled_euclidean]
         [--ratio K] [--replace] [--caliper X] [--exact COL,COL]
         [--order largest|smallest|random|data] [--discard none|both|control|treated]
-        [--seed S] --output FILE.csv [--balance FILE.csv]
+        [--on-nonconvergence error|penalize] [--seed S] --output FILE.csv
+        [--balance FILE.csv]
     evaluation validate --scenario NAME [--reps R] [--size small|report] [--seed S]
         [--workers N | --scheduler ADDRESS] [--designs LIST] [--outcomes LIST] [--quiet]
         --out DIR
-    evaluation import-statfin --statfin FILE.csv --trials FILE.csv --out DIR
+    evaluation import-statfin --statfin FILE.csv --trials FILE.csv [--allow-unknown-codes]
+        --out DIR [--overwrite]
     evaluation report --data DIR --out DIR [--wave W] [--outcomes COL,COL] [--seed S]
         [--threshold N] [--quiet] [--validation DIR | --validation-reps R]
 
@@ -44,7 +47,7 @@ import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
-from evaluation.errors import EvaluationError
+from evaluation.errors import EvaluationError, InvalidOptionError
 from evaluation.outputs import Outputs, check_outputs
 
 
@@ -107,21 +110,28 @@ def _estimate(args: argparse.Namespace) -> int:
     check_outputs({"--output": args.output}, {"--data": args.data})
     check_alpha("--alpha", args.alpha)
     check_seed("--seed", args.seed)
+    if args.cohort is None and args.treatment is None:
+        raise InvalidOptionError(
+            "name the treatment: --cohort COL (first treated period of each unit) or "
+            "--treatment COL (0/1 status per row, for treatment that switches off; dcdh "
+            "needs it).")
     covariates = _columns(args.covariates)
-    wanted = [args.unit, args.time, args.cohort, args.outcome, *covariates,
-              *[c for c in (args.cluster, args.weights) if c]]
+    wanted = [args.unit, args.time, args.outcome, *covariates,
+              *[c for c in (args.cohort, args.treatment, args.cluster, args.weights) if c]]
     data = load_estimation_data(args.data, wanted, args.where)
     check_periods(data, args.time)
     with warnings.catch_warnings(record=True) as caught:  # re-issued below, kept as hints
         warnings.simplefilter("always")
         table = estimate_table(
             data, unit=args.unit, time=args.time, cohort=args.cohort, outcome=args.outcome,
+            treatment=args.treatment, window=args.window,
             never_treated=_never_treated(args.never_treated), covariates=covariates,
             estimator=args.estimator, aggregate=args.aggregate, cluster=args.cluster,
             weights=args.weights, alpha=args.alpha, control=args.control, method=args.method,
             base_period=args.base_period, anticipation=args.anticipation, se=args.se,
             draws=args.draws, seed=args.seed, small_sample=args.small_sample or None,
-            wild_weights=args.wild_weights, wild_null=args.wild_null)
+            wild_weights=args.wild_weights, wild_null=args.wild_null,
+            critical_values=args.critical_values, effects=args.effects, placebo=args.placebo)
     for item in caught:
         warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
     table = check_estimates(
@@ -154,7 +164,8 @@ def _match(args: argparse.Namespace) -> int:
     result = match(data, unit=args.unit, treatment=args.treatment, covariates=covariates,
                    method=args.method, distance=args.distance, ratio=args.ratio,
                    replace=args.replace, caliper=args.caliper, exact=exact or None,
-                   order=args.order, discard=args.discard, seed=args.seed)
+                   order=args.order, discard=args.discard, seed=args.seed,
+                   on_nonconvergence=args.on_nonconvergence)
     kept = result.to_frame()
     tables = {args.output: kept}
     if args.balance:
@@ -197,7 +208,8 @@ def _import_statfin(args: argparse.Namespace) -> int:
     from evaluation.sources.trial_assignment import write_municipal_extract
 
     manifest = write_municipal_extract(args.statfin, args.trials, args.out,
-                                       overwrite=args.overwrite)
+                                       overwrite=args.overwrite,
+                                       allow_unknown_codes=args.allow_unknown_codes)
     print(f"wrote the municipal panel and {manifest}")
     return 0
 
@@ -234,7 +246,19 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--data", required=True, help="panel in .csv or .parquet format")
     est.add_argument("--unit", required=True)
     est.add_argument("--time", required=True)
-    est.add_argument("--cohort", required=True, help="first treated period of each unit")
+    est.add_argument("--cohort", default=None,
+                     help="first treated period of each unit (absorbing treatment)")
+    est.add_argument("--treatment", default=None,
+                     help="0/1 treatment-status column, per row: treatment that switches off "
+                          "(dcdh needs it; with the other estimators it is checked to be "
+                          "absorbing, or cut with --window first-spell)")
+    est.add_argument("--window", default=None, choices=("first-spell",),
+                     help="estimate on each unit's first treatment spell (observations after "
+                          "it ends are dropped; recorded in the result)")
+    est.add_argument("--effects", type=int, default=None,
+                     help="dcdh: effects after the first switch, 1..L (default 1)")
+    est.add_argument("--placebo", type=int, default=None,
+                     help="dcdh: placebos before the first switch, -1..-K (default 0)")
     est.add_argument("--outcome", required=True)
     est.add_argument("--never-treated", default="nan",
                      help="cohort value of never-treated units (default NaN; R did uses 0)")
@@ -266,9 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "ssc(k_adj=False, G_adj=False)")
     est.add_argument("--se", default=None, choices=SE_CHOICES,
                      help="inference: analytic (clustered, normal); cr2 (bias-reduced; "
-                          "Bell-McCaffrey df for twfe, bjs, did2s; t(G-1) for cs); cr3 (cs: "
-                          "the leave-one-cluster-out jackknife, t(G-1)); bootstrap (cs: "
-                          "multiplier bootstrap); wild (twfe, bjs, did2s: wild cluster "
+                          "Bell-McCaffrey df for twfe, sa, bjs, did2s; t(G-1) for cs); cr3 (cs: "
+                          "the leave-one-cluster-out jackknife, t(G-1)); bootstrap (cs, dcdh: "
+                          "multiplier or cluster bootstrap); wild (twfe, sa, bjs, did2s: wild "
+                          "cluster "
                           "bootstrap p-values and intervals); randomization (any estimator: "
                           "treatment re-assigned across the --cluster units, --aggregate "
                           "simple or event)")
@@ -277,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "webb with few clusters")
     est.add_argument("--wild-null", default=None, choices=("restricted", "unrestricted"),
                      help="wild bootstrap with the null imposed (restricted, default) or not")
+    est.add_argument("--critical-values", default=None, choices=("normal", "t"),
+                     help="cs: reference distribution of the analytic and bootstrap intervals "
+                          "(t: t(G-1) with G clusters; cr2 and cr3 always use it)")
     est.add_argument("--draws", type=int, default=None,
                      help="bootstrap draws (cs 999, wild 9999) or permutations (randomization "
                           "999)")
@@ -307,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     mat.add_argument("--exact", default="", help="comma-separated columns to match exactly")
     mat.add_argument("--order", default=None, choices=("largest", "smallest", "random", "data"))
     mat.add_argument("--discard", default="none", choices=("none", "both", "control", "treated"))
+    mat.add_argument("--on-nonconvergence", default="error", choices=("error", "penalize"),
+                     help="a propensity fit that cannot converge (separation, categories with "
+                          "too many levels): stop naming the covariate (default) or use a "
+                          "ridge-penalised fit, with a warning")
     mat.add_argument("--seed", type=int, default=None, help="seed of --order random")
     mat.add_argument("--output", required=True, help="CSV file for the kept units")
     mat.add_argument("--balance", default=None, help="CSV file for the balance table")
@@ -364,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import-statfin",
                          help="build the municipal panel from a StatFin 12r5 CSV export")
     imp.add_argument("--statfin", required=True, help="CSV export of StatFin table tyonv 12r5")
+    imp.add_argument("--allow-unknown-codes", action="store_true",
+                     help="leave out rows whose area code does not parse (listed on stderr "
+                          "and in the manifest) instead of failing")
     imp.add_argument("--trials", required=True,
                      help="CSV with municipality, wave, area (one row per municipality and wave)")
     imp.add_argument("--out", required=True, help="output directory")
@@ -392,6 +427,8 @@ _CLI_WORDING = (
     (re.compile(r"pass never_treated=(.+?) \(with the default never_treated=np\.nan only "
                 r"missing cohorts mean never treated\)"),
      r"pass --never-treated \1 (by default only missing cohorts mean never treated)"),
+    (re.compile(r"allow_unknown_codes=True"), "--allow-unknown-codes"),
+    (re.compile(r"on_nonconvergence='(\w+)'"), r"--on-nonconvergence \1"),
 )
 
 
@@ -453,7 +490,7 @@ def _one_line_warning(issued: list[str], message, category, filename, lineno, fi
     A failing command prints only its error line: the warnings that led to it are part of
     the diagnosis the error gives.
     """
-    text = " ".join(str(message).split())
+    text = cli_wording(" ".join(str(message).split()))
     issued.append(f"evaluation: warning ({category.__name__}): {text}")
 
 

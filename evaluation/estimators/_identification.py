@@ -207,7 +207,13 @@ def check_estimates(table: pd.DataFrame, data: pd.DataFrame, *, allow_partial: b
 
 
 def _reasons(data: pd.DataFrame, roles: dict[str, Any]) -> dict[Any, list[str]]:
-    """:func:`diagnose`, or no reason when the panel itself cannot be rebuilt."""
+    """:func:`diagnose`, or no reason when the panel itself cannot be rebuilt.
+
+    Without a cohort column (a status column only, e.g. for ``dcdh``) the cohort-based
+    diagnosis does not apply and the estimator's own warnings give the reasons.
+    """
+    if roles.get("cohort") is None:
+        return {}
     try:
         return diagnose(data, **roles)
     except Exception:  # the diagnosis must not hide the original problem
