@@ -343,7 +343,8 @@ class _Runner:
         if key not in self.fits:
             spec = dcdh_spec(self.study, window, self.outcome, comparison, members)
             result, sample = fit_spec(self.frame, spec)
-            command = "" if self.derived is None else spec.command(self.derived)
+            # relative to the report's directory, so two builds write identical tables
+            command = "" if self.derived is None else spec.command(Path(DERIVED_DIR))
             self.fits[key] = _Fit(spec, result, sample, command)
         return self.fits[key]
 
