@@ -315,3 +315,37 @@ def test_no_switchers_is_an_identification_error():
 def test_invalid_options_are_refused(options, message):
     with pytest.raises(InvalidOptionError, match=message):
         ChaisemartinDHaultfoeuille(**options)
+
+
+# ------------------------------------------------------------------ comparison with others
+def test_dcdh_joins_compare_estimators_on_the_common_event_time_scale():
+    from evaluation.estimators.compare import compare_estimators
+
+    units, periods = 60, 8
+    cohort = np.repeat([4, 6, 0], units // 3)  # two adoption dates and never treated
+    unit = np.repeat(np.arange(units), periods)
+    time = np.tile(np.arange(1, periods + 1), units)
+    g = cohort[unit]
+    treated = (g > 0) & (time >= g)
+    effect = np.where(treated, 1.0 + 0.5 * (time - g), 0.0)  # grows with event time
+    noise = np.random.default_rng(3).normal(size=unit.size)
+    frame = pd.DataFrame({"unit": unit, "time": time, "cohort": cohort[unit],
+                          "d": treated.astype(int), "y": 0.1 * unit + 0.3 * time + effect})
+    noise_free = Panel(frame, unit="unit", time="time", outcome="y", cohort="cohort",
+                       never_treated=0)
+    comparison = compare_estimators(noise_free, ["cs", "dcdh"])
+    table = comparison.table.set_index(["estimator", "event_time"])["estimate"]
+    for e in range(0, 5):  # dcdh effects 1..5 at event times 0..4
+        assert table[("dcdh", float(e))] == pytest.approx(1.0 + 0.5 * e, abs=1e-10)
+        assert table[("cs", float(e))] == pytest.approx(1.0 + 0.5 * e, abs=1e-10)
+    for e in (-2.0, -3.0):  # placebos against the reference period -1
+        assert table[("dcdh", e)] == pytest.approx(0.0, abs=1e-10)
+    assert "dcdh" not in compare_estimators(noise_free).results  # opt-in only
+    # a cohort column is absorbing status: the same numbers as the status column
+    noisy = frame.assign(y=frame["y"] + noise)
+    status = Panel(noisy, unit="unit", time="time", outcome="y", status="d")
+    cohort_only = Panel(noisy, unit="unit", time="time", outcome="y", cohort="cohort",
+                        never_treated=0)
+    np.testing.assert_allclose(ChaisemartinDHaultfoeuille(effects=3).fit(status).table[
+        "estimate"], ChaisemartinDHaultfoeuille(effects=3).fit(cohort_only).table["estimate"],
+        rtol=0, atol=1e-12)

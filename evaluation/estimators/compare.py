@@ -83,7 +83,7 @@ def _label(name: str) -> str:
 def compare_estimators(panel: Panel, estimators: Sequence[str] | None = None, *,
                        min_e: float = -np.inf, max_e: float = np.inf,
                        alpha: float = 0.05) -> EstimatorComparison:
-    """Run the event studies of several registered estimators on the same panel.
+    r"""Run the event studies of several registered estimators on the same panel.
 
     Parameters
     ----------
@@ -93,7 +93,9 @@ def compare_estimators(panel: Panel, estimators: Sequence[str] | None = None, *,
         Names from the registry (:data:`~evaluation.estimators.registry.REGISTRY`) with an
         event study; by default all of them, in registry order (``cs`` with never-treated
         controls, doubly robust and the universal base period; ``sa``; ``bjs``; dynamic
-        ``did2s`` and ``twfe``).
+        ``did2s`` and ``twfe``). ``dcdh`` joins when named: its effect :math:`\ell` is
+        shown at event time :math:`\ell - 1` and its placebo :math:`k` at :math:`-k - 1`
+        (:func:`~evaluation.estimators.registry.dcdh_comparison`).
     min_e, max_e
         Event-time window of the table.
     alpha
@@ -106,7 +108,7 @@ def compare_estimators(panel: Panel, estimators: Sequence[str] | None = None, *,
         ci_upper``) and each estimator's full result; warnings an estimator issued are
         issued again and recorded on its result.
     """
-    names = comparable() if estimators is None else tuple(estimators)
+    names = comparable(default_only=True) if estimators is None else tuple(estimators)
     unknown = [name for name in names if name not in comparable()]
     if unknown or not names:
         raise InvalidOptionError(f"estimators={list(names)!r}: choose from "
@@ -117,7 +119,8 @@ def compare_estimators(panel: Panel, estimators: Sequence[str] | None = None, *,
         results[name] = run_event_study(name, panel, alpha)
         frame = results[name].to_frame(include_overall=False)
         frame = frame[frame["event_time"].notna()].assign(estimator=name)
-        frame["event_time"] = frame["event_time"].astype(float)
+        frame["event_time"] = (frame["event_time"].astype(float)
+                               + REGISTRY[name].event_time_offset)
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
     table = table[(table["event_time"] >= min_e) & (table["event_time"] <= max_e)]

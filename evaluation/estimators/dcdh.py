@@ -159,12 +159,17 @@ class ChaisemartinDHaultfoeuille:
         })
 
     def fit(self, panel: Panel) -> DCDHResult:
-        """Estimate the effects, placebos and the average total effect on ``panel``."""
-        if panel.status is None:
+        r"""Estimate the effects, placebos and the average total effect on ``panel``.
+
+        The treatment is the panel's status column; a panel with a cohort column only has
+        absorbing treatment :math:`D_{it} = 1\{t \ge G_i\}` (a special case).
+        """
+        if panel.status is None and panel.cohort is None:
             raise PanelError(
                 "the de Chaisemartin-D'Haultfoeuille estimator needs the 0/1 treatment "
                 "status of every unit and period; pass status=<column> when building the "
-                "Panel (command line: --treatment <column>).")
+                "Panel (command line: --treatment <column>), or a cohort column for "
+                "treatment that never ends.")
         arrays = _panel_arrays(panel)
         design = build_switch_design(*arrays)
         names = self._control_names(panel)

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from evaluation.errors import InvalidOptionError
+from evaluation.errors import InvalidOptionError, PanelError
 from evaluation.estimators.results import ESTIMATE_COLUMNS, EstimationResult
 from evaluation.options import check_option
 from evaluation.panel import Panel
@@ -60,7 +60,13 @@ class EstimatorEntry:
         Aggregations that keep only the result's overall row (BJS ``simple``).
     comparison
         Constructor arguments of the estimator's event study in
-        :func:`~evaluation.estimators.compare_estimators` (None: not compared).
+        :func:`~evaluation.estimators.compare_estimators` (None: not compared), or a
+        function of the panel returning them.
+    compared_by_default
+        Part of ``compare_estimators``' default set (else only when asked for by name).
+    event_time_offset
+        Added to the result's ``event_time`` to put it on the comparison's scale (0 = the
+        first treated period, -1 the reference period).
     description
         One line for the command-line help.
     """
@@ -73,7 +79,9 @@ class EstimatorEntry:
     by_aggregation: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     aggregate_after_fit: tuple[str, ...] = ()
     overall_only: tuple[str, ...] = ()
-    comparison: Mapping[str, Any] | None = None
+    comparison: Mapping[str, Any] | Callable[[Panel], Mapping[str, Any]] | None = None
+    compared_by_default: bool = True
+    event_time_offset: int = 0
     description: str = ""
 
     def load(self) -> type:
@@ -194,6 +202,8 @@ register(EstimatorEntry(
     {"effects": "effects", "placebo": "placebo", "normalized": "normalized",
      "switchers": "switchers", "se": "se", "draws": "draws", "seed": "seed",
      "covariates": None, "weights": None},
+    comparison=lambda panel: dcdh_comparison(panel), compared_by_default=False,
+    event_time_offset=-1,
     description="DID_l after the first switch of a treatment that switches on and off "
                 "(did_multiplegt_dyn); needs the status column (treatment=)"))
 
@@ -314,9 +324,33 @@ def _with_randomization(table: pd.DataFrame, panel: Panel, estimator: str, aggre
     return out
 
 
-def comparable() -> tuple[str, ...]:
-    """Names of the registered estimators that have an event study to compare."""
-    return tuple(name for name, entry in REGISTRY.items() if entry.comparison is not None)
+def comparable(default_only: bool = False) -> tuple[str, ...]:
+    """Names of the registered estimators that have an event study to compare.
+
+    With ``default_only``, those :func:`compare_estimators` runs when not told which.
+    """
+    return tuple(name for name, entry in REGISTRY.items() if entry.comparison is not None
+                 and (entry.compared_by_default or not default_only))
+
+
+def dcdh_comparison(panel: Panel) -> dict[str, int]:
+    r"""Effects and placebos of the dcdh event study that ``panel`` can support.
+
+    Notes
+    -----
+    With first-switch positions :math:`F_g` on the grid ``0..T-1``: effects
+    :math:`\ell = 1, \dots, T - \min_g F_g` (the earliest switchers' periods from their
+    switch on) and placebos :math:`1, \dots, \min(\max_g F_g - 1, L)`. Effect
+    :math:`\ell` is the effect in the :math:`\ell`-th period of treatment (event time
+    :math:`\ell - 1`); placebo :math:`k` compares period :math:`F_g - 1 - k` with
+    :math:`F_g - 1` (event time :math:`-k - 1` against the reference :math:`-1`).
+    Horizons the data do not support come back as NaN rows with a warning.
+    """
+    first = panel.unit_cohort[~np.isnan(panel.unit_cohort)]
+    if first.size == 0:
+        raise PanelError("no unit is ever treated: there is no event study to compare.")
+    effects = max(int(panel.n_periods - first.min()), 1)
+    return {"effects": effects, "placebo": max(min(int(first.max()) - 1, effects), 0)}
 
 
 def run_event_study(name: str, panel: Panel, alpha: float = 0.05) -> EstimationResult:
@@ -331,7 +365,9 @@ def run_event_study(name: str, panel: Panel, alpha: float = 0.05) -> EstimationR
                                  f"{', '.join(comparable())}.")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fitted = entry.load()(alpha=alpha, **entry.comparison).fit(panel)
+        options = (entry.comparison(panel) if callable(entry.comparison)
+                   else entry.comparison)
+        fitted = entry.load()(alpha=alpha, **options).fit(panel)
         result = entry.aggregated(fitted, "event")
     for item in caught:
         line = f"{item.category.__name__}: {item.message}"
