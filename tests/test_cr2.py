@@ -33,7 +33,7 @@ def test_twfe_cr2_matches_clubsandwich(key):
     if clustering == "cluster":  # 3 of 8 clusters treated
         with pytest.warns(FewClustersWarning, match="only 3 of 8 clusters"):
             fit = model.fit(_panel(name, weighting, clustering))
-        assert fit.warnings and "se='wild'" in fit.warnings[0]
+        assert fit.warnings and "the recommended inference here" in fit.warnings[0]
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("error", FewClustersWarning)

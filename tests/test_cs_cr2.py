@@ -262,4 +262,8 @@ def test_few_treated_clusters_are_flagged_with_cs_advice():
     with pytest.warns(FewClustersWarning, match="only 2 of 14 clusters contain treated"):
         fit = CallawaySantAnna(se="cr3").fit(panel)
     simple = fit.aggregate("simple")
-    assert any("randomization" in w and "se='cr3'" in w for w in simple.warnings)
+    assert any("jackknife is the recommended" in w and "too narrow" in w
+               for w in simple.warnings)
+    with pytest.warns(FewClustersWarning, match="only 2 of 14 clusters contain treated"):
+        analytic = CallawaySantAnna().fit(panel)
+    assert any("use se='cr3'" in w and "randomization" in w for w in analytic.warnings)

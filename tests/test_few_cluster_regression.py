@@ -120,13 +120,15 @@ def test_few_clusters_warning_rules():
     treated = cluster < 2
     messages = few_cluster_messages(cluster, treated)
     assert len(messages) == 1 and "only 2 of 10 clusters" in messages[0]
-    assert "se='wild'" in messages[0]
+    assert "use se='cr2'" in messages[0] and "Bell-McCaffrey" in messages[0]
     assert few_cluster_messages(cluster, cluster < 6) == []
     weights = np.where(cluster == 0, 10.0, 1.0)
     dominant = few_cluster_messages(cluster, cluster < 6, weights)
     assert len(dominant) == 1 and "cluster 0 holds 67 %" in dominant[0]
     wild = few_cluster_messages(cluster, treated, se="wild")
-    assert "randomization inference" in wild[0] and "se='wild'" not in wild[0]
+    assert "se='cr2' (Bell-McCaffrey df) is recommended" in wild[0]
+    assert "use se='cr3'" in few_cluster_messages(cluster, treated, se="cs")[0]
+    assert "too narrow" in few_cluster_messages(cluster, treated, se="cs-jackknife")[0]
 
 
 def test_bjs_and_two_stage_record_inference_and_df():

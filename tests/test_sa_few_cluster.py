@@ -248,10 +248,10 @@ def _four_of_twenty(seed=4):
 def test_few_cluster_warning_and_labels():
     panel = _four_of_twenty()
     for se, label, advice in (
-            ("analytic", None, "use se='wild'"), ("cr2", "cr2 (Bell-McCaffrey df)",
-                                                  "use se='wild'"),
+            ("analytic", None, "use se='cr2'"), ("cr2", "cr2 (Bell-McCaffrey df)",
+                                                 "the recommended inference here"),
             ("wild", "wild cluster bootstrap (WCR, Rademacher, 9999 draws)",
-             "consider randomization inference")):
+             "se='cr2' (Bell-McCaffrey df) is recommended")):
         with pytest.warns(FewClustersWarning, match="only 4 of 20 clusters") as caught:
             fit = SunAbraham(se=se, draws=9999).fit(panel)
         assert len(caught) == 1 and advice in str(caught[0].message)

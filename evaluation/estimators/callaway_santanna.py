@@ -160,7 +160,8 @@ class CallawaySantAnna:
                 continue
             att[j] = data.estimate_cell(cell, self, cache, influence[j])
         result = GroupTimeResult.build(self, data, cells, att, influence.T)
-        result.warnings.extend(warn_panel_clusters(panel, "cs"))
+        result.warnings.extend(warn_panel_clusters(
+            panel, "cs-jackknife" if self.se == "cr3" else "cs"))
         return result
 
 

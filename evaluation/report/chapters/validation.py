@@ -98,9 +98,12 @@ SCENARIO_NOTES = {
     "outcomes in both arms",
     "area_shock": "the persons and municipalities of one trial area share common "
     "labour-market shocks; the municipal estimate's spread grows and even the cluster "
-    "jackknife over the 15 ELY centres understates it; with about 25 trial areas the remedy "
-    "is randomization inference over the assignment of areas (`evaluation estimate --se "
-    "randomization --cluster <area>`), not yet the report's municipal headline",
+    "jackknife over the 15 ELY centres can understate it, because the areas' shocks cross "
+    "ELY borders. Randomization inference over the assignment of areas (`evaluation "
+    "estimate --se randomization --cluster <area>`) is no cure: in 100 further replications "
+    "of this scenario it covered 0.92 against the jackknife's 0.93, since the treated areas "
+    "are groups of municipalities sharing a shock and most comparison municipalities are "
+    "not; read the municipal interval as too narrow when area shocks are suspected",
 }
 #: Columns of :func:`stress_table`.
 STRESS_COLUMNS = ["scenario", "replications", "level", "outcome", "design", "truth", "bias",
