@@ -242,7 +242,7 @@ STATFIN_CASES = [
         read_trial_assignment(root / "trials_population.csv"),
         read_statfin_12r5(root / "12r5.csv")),
         StatFinError, "is not a non-negative number", "12r5.csv", "trials_population.csv"),
-    statfin_cli("12r5_unknown.csv", "allow_unknown_codes=True"),
+    statfin_cli("12r5_unknown.csv", "pass --allow-unknown-codes to leave those rows out"),
     statfin_cli("12r5_negative.csv", "is not a count, never negative"),
     statfin_cli("12r5.csv", "municipality codes that do not parse: 'KU91X'", "trials_code.csv"),
     study("manifest_not_json", "is not valid JSON"),
