@@ -25,8 +25,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,reference]'
 	touch $@ $(VENV)/.installed-base
 
+# data/synthetic/ and reports/ are the project's own output directories (they ship with a
+# README), so the Makefile writes into them with --overwrite; other files there are kept.
 simulate: $(VENV)/.installed-base
-	$(BIN)/evaluation simulate --scenario $(SCENARIO) --seed $(SEED) --out $(DATA_DIR)
+	$(BIN)/evaluation simulate --scenario $(SCENARIO) --seed $(SEED) --out $(DATA_DIR) --overwrite
 
 # The design Monte Carlo of the scenario shipped with the package (200+ replications) when
 # there is one; otherwise the report runs a reduced one itself.
@@ -34,7 +36,7 @@ VALIDATION_RUN := evaluation/validation/runs/$(SCENARIO)
 VALIDATION := $(if $(wildcard $(VALIDATION_RUN)/config.json),--validation $(VALIDATION_RUN),)
 
 report: simulate
-	$(BIN)/evaluation report --data $(DATA_DIR) --out $(REPORT_DIR) $(VALIDATION)
+	$(BIN)/evaluation report --data $(DATA_DIR) --out $(REPORT_DIR) $(VALIDATION) --overwrite
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check evaluation tests benchmarks
