@@ -349,3 +349,25 @@ def test_dcdh_joins_compare_estimators_on_the_common_event_time_scale():
     np.testing.assert_allclose(ChaisemartinDHaultfoeuille(effects=3).fit(status).table[
         "estimate"], ChaisemartinDHaultfoeuille(effects=3).fit(cohort_only).table["estimate"],
         rtol=0, atol=1e-12)
+
+
+def test_bootstrap_draws_that_fail_are_reported_not_hidden():
+    rng = np.random.default_rng(0)
+    units, periods = 40, 5
+    unit = np.repeat(np.arange(units), periods)
+    time = np.tile(np.arange(1, periods + 1), units)
+    cluster = unit // 10  # only cluster 0 switches: resamples without it have no switchers
+    d = ((cluster == 0) & (time >= 3)).astype(int)
+    frame = pd.DataFrame({"unit": unit, "time": time, "d": d, "c": cluster,
+                          "y": rng.normal(size=unit.size) + d})
+    panel = Panel(frame, unit="unit", time="time", outcome="y", status="d", cluster="c")
+    with pytest.warns(IdentificationWarning, match=r"dcdh bootstrap: \d+ of 50 draws could "
+                                                   "not be estimated"):
+        result = ChaisemartinDHaultfoeuille(effects=2, se="bootstrap", draws=50,
+                                            seed=1).fit(panel)
+    failed = result.info["failed bootstrap draws"]
+    assert 0 < failed < 50
+    assert result.warnings == [
+        f"IdentificationWarning: dcdh bootstrap: {failed} of 50 draws could not be estimated "
+        "(no switchers or no comparison in the resample) and are left out of the standard "
+        "errors"]

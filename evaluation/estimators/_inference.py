@@ -9,6 +9,7 @@ so they reuse the same matrix without refitting.
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -215,3 +216,28 @@ def bootstrap_inference(draws: np.ndarray, alpha: float) -> tuple[np.ndarray, fl
     t_max = np.max(np.abs(draws[:, ok]) / se[ok], axis=1)
     critical = float(np.quantile(t_max, 1 - alpha, method="inverted_cdf"))
     return np.where(ok, se, np.nan), max(critical, pointwise)
+
+
+def summarise_warnings(caught: list[warnings.WarningMessage], what: str, total: int,
+                       runs: str) -> list[tuple[type[Warning], str]]:
+    """One line per distinct warning of repeated fits, with how many of them issued it.
+
+    Parameters
+    ----------
+    caught
+        Warnings recorded while running the fits (``warnings.catch_warnings(record=True)``).
+    what, total, runs
+        The procedure, its number of fits and what they are called, as in
+        ``"cluster jackknife of ATT(g,t), 3 of 15 leave-one-cluster-out refits: ..."``.
+
+    Returns
+    -------
+    list of (category, message)
+        To be issued once each and recorded on the result.
+    """
+    counts: dict[tuple[type[Warning], str], int] = {}
+    for item in caught:
+        key = (item.category, str(item.message))
+        counts[key] = counts.get(key, 0) + 1
+    return [(category, f"{what}, {k} of {total} {runs}: {message}")
+            for (category, message), k in counts.items()]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evaluation.estimators import _drdid
+from evaluation.estimators._inference import summarise_warnings
 
 #: Largest number of (left-out cluster x unit) weights held at once (8 bytes each).
 MAX_JACKKNIFE_CELLS = 200_000_000
@@ -120,7 +121,8 @@ class ClusterJackknife:
                     continue
                 weights[c, keep] = np.where(d == 1, fit.weights, -fit.weights)
                 defined[c] = True
-        notes = _summarise(caught, label, n_clusters)
+        notes = summarise_warnings(caught, f"cluster jackknife of {label}", n_clusters,
+                                   "leave-one-cluster-out refits")
         for category, note in notes:
             warnings.warn(note, category, stacklevel=4)
         return cls(codes, weights, defined, tuple(notes))
@@ -169,15 +171,3 @@ def _content_key(comparison: _drdid.Comparison, cluster: np.ndarray, method: str
         digest.update(str((array.dtype, array.shape)).encode())
         digest.update(array.data)
     return digest.hexdigest()
-
-
-def _summarise(caught: list[warnings.WarningMessage], label: str,
-               n_clusters: int) -> list[tuple[type[Warning], str]]:
-    """One line per distinct warning of the refits, with how many refits issued it."""
-    counts: dict[tuple[type[Warning], str], int] = {}
-    for item in caught:
-        key = (item.category, str(item.message))
-        counts[key] = counts.get(key, 0) + 1
-    return [(category, f"cluster jackknife of {label}, {k} of {n_clusters} leave-one-"
-                       f"cluster-out refits: {message}")
-            for (category, message), k in counts.items()]

@@ -30,7 +30,7 @@ from evaluation.errors import (
 from evaluation.estimators._dcdh_controls import control_values, fit_controls
 from evaluation.estimators._dcdh_design import build_switch_design
 from evaluation.estimators._dcdh_estimate import DCDHEstimates, estimate_all
-from evaluation.estimators._inference import cluster_sums
+from evaluation.estimators._inference import cluster_sums, summarise_warnings
 from evaluation.estimators.results import EstimationResult, PretrendTest
 from evaluation.options import DEFAULT_RANDOM_SEED, check_count, validate_fields
 from evaluation.panel import Panel
@@ -181,8 +181,9 @@ class ChaisemartinDHaultfoeuille:
         vcov = _covariance(fitted.influence_var, design.cluster, design.n_groups)
         std_error = np.sqrt(np.diag(vcov))
         info: dict = {}
+        notes: list[tuple[type[Warning], str]] = []
         if self.se == "bootstrap":  # vcov stays analytic (the joint tests use it)
-            std_error = self._bootstrap(arrays, wide, info)
+            std_error, notes = self._bootstrap(arrays, wide, info)
         estimable = ~np.isnan(fitted.estimate)
         std_error = np.where(estimable, std_error, np.nan)
         table = self._table(fitted, std_error)
@@ -208,6 +209,9 @@ class ChaisemartinDHaultfoeuille:
                        "they neither have nor provide a comparison (as did_multiplegt_dyn)")
             result.warnings.append(f"DroppedObservationsWarning: {message}.")
             warnings.warn(message + ".", DroppedObservationsWarning, stacklevel=2)
+        for category, message in notes:
+            result.warnings.append(f"{category.__name__}: {message}")
+            warnings.warn(message, category, stacklevel=2)
         for column in sorted(fitted.reasons):
             message = f"{table['term'].iloc[column]}: {fitted.reasons[column]} (NaN row)."
             result.warnings.append(f"IdentificationWarning: {message}")
@@ -254,8 +258,13 @@ class ChaisemartinDHaultfoeuille:
             "se": self.se if self.se == "analytic" else f"bootstrap ({self.draws} draws)",
         }
 
-    def _bootstrap(self, arrays: tuple, wide: list[np.ndarray], info: dict) -> np.ndarray:
-        """Cluster (or unit) bootstrap: standard deviations of the estimates over draws."""
+    def _bootstrap(self, arrays: tuple, wide: list[np.ndarray], info: dict
+                   ) -> tuple[np.ndarray, list[tuple[type[Warning], str]]]:
+        """Cluster (or unit) bootstrap: standard deviations of the estimates over draws.
+
+        Also returns the warnings of the draws (one line per distinct warning, with how
+        many draws issued it) and a note on draws that could not be estimated.
+        """
         outcome, treatment, weights, cluster = arrays
         seed = DEFAULT_RANDOM_SEED if self.seed is None else self.seed
         rng = np.random.default_rng(seed)
@@ -264,27 +273,33 @@ class ChaisemartinDHaultfoeuille:
         starts = np.flatnonzero(np.concatenate(([True], np.diff(codes[order]) != 0)))
         members = np.split(order, starts[1:])
         draws, failed = [], 0
-        for _ in range(self.draws):
-            chosen = rng.integers(0, len(members), len(members))
-            rows = np.concatenate([members[c] for c in chosen])
-            labels = np.repeat(np.arange(len(chosen)), [members[c].size for c in chosen])
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    design = build_switch_design(outcome[rows], treatment[rows], weights[rows],
-                                          labels)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(self.draws):
+                chosen = rng.integers(0, len(members), len(members))
+                rows = np.concatenate([members[c] for c in chosen])
+                labels = np.repeat(np.arange(len(chosen)), [members[c].size for c in chosen])
+                try:
+                    design = build_switch_design(outcome[rows], treatment[rows],
+                                                 weights[rows], labels)
                     controls = (fit_controls(design, control_values([w[rows] for w in wide],
                                                                     design))
                                 if wide else None)
                     again = estimate_all(design, effects=self.effects, placebo=self.placebo,
                                          normalized=self.normalized, switchers=self.switchers,
                                          controls=controls)
-            except (IdentificationError, InvalidOptionError):
-                failed += 1
-                continue
-            draws.append(again.estimate)
+                except (IdentificationError, InvalidOptionError):
+                    failed += 1
+                    continue
+                draws.append(again.estimate)
         info["seed"] = seed
         info["failed bootstrap draws"] = failed
+        notes = summarise_warnings(caught, "dcdh bootstrap", self.draws, "draws")
+        if failed:
+            notes.append((IdentificationWarning,
+                          f"dcdh bootstrap: {failed} of {self.draws} draws could not be "
+                          "estimated (no switchers or no comparison in the resample) and are "
+                          "left out of the standard errors"))
         if len(draws) < 2:
             raise IdentificationError(
                 f"only {len(draws)} of {self.draws} bootstrap samples could be estimated; "
@@ -293,7 +308,7 @@ class ChaisemartinDHaultfoeuille:
         usable = np.isfinite(sample)
         return np.array([np.std(sample[usable[:, k], k], ddof=1)
                          if usable[:, k].sum() > 1 else np.nan
-                         for k in range(sample.shape[1])])
+                         for k in range(sample.shape[1])]), notes
 
 
 def _panel_arrays(panel: Panel) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
