@@ -171,6 +171,27 @@ _REGRESSION_INFERENCE = {"se": "se", "draws": "draws", "seed": "seed",
                          "wild_weights": "wild_weights", "wild_null": "wild_null"}
 _STATUS = {"none": {"dynamic": False}, "simple": {"dynamic": False}, "event": {"dynamic": True}}
 
+
+def dcdh_comparison(panel: Panel) -> dict[str, int]:
+    r"""Effects and placebos of the dcdh event study that ``panel`` can support.
+
+    Notes
+    -----
+    With first-switch positions :math:`F_g` on the grid ``0..T-1``: effects
+    :math:`\ell = 1, \dots, T - \min_g F_g` (the earliest switchers' periods from their
+    switch on) and placebos :math:`1, \dots, \min(\max_g F_g - 1, L)`. Effect
+    :math:`\ell` is the effect in the :math:`\ell`-th period of treatment (event time
+    :math:`\ell - 1`); placebo :math:`k` compares period :math:`F_g - 1 - k` with
+    :math:`F_g - 1` (event time :math:`-k - 1` against the reference :math:`-1`).
+    Horizons the data do not support come back as NaN rows with a warning.
+    """
+    first = panel.unit_cohort[~np.isnan(panel.unit_cohort)]
+    if first.size == 0:
+        raise PanelError("no unit is ever treated: there is no event study to compare.")
+    effects = max(int(panel.n_periods - first.min()), 1)
+    return {"effects": effects, "placebo": max(min(int(first.max()) - 1, effects), 0)}
+
+
 register(EstimatorEntry(
     "cs", "evaluation.estimators.callaway_santanna:CallawaySantAnna", "Callaway-Sant'Anna",
     AGGREGATIONS, _CS_OPTIONS, aggregate_after_fit=("simple", "event", "group", "calendar"),
@@ -202,7 +223,7 @@ register(EstimatorEntry(
     {"effects": "effects", "placebo": "placebo", "normalized": "normalized",
      "switchers": "switchers", "se": "se", "draws": "draws", "seed": "seed",
      "covariates": None, "weights": None},
-    comparison=lambda panel: dcdh_comparison(panel), compared_by_default=False,
+    comparison=dcdh_comparison, compared_by_default=False,
     event_time_offset=-1,
     description="DID_l after the first switch of a treatment that switches on and off "
                 "(did_multiplegt_dyn); needs the status column (treatment=)"))
@@ -331,26 +352,6 @@ def comparable(default_only: bool = False) -> tuple[str, ...]:
     """
     return tuple(name for name, entry in REGISTRY.items() if entry.comparison is not None
                  and (entry.compared_by_default or not default_only))
-
-
-def dcdh_comparison(panel: Panel) -> dict[str, int]:
-    r"""Effects and placebos of the dcdh event study that ``panel`` can support.
-
-    Notes
-    -----
-    With first-switch positions :math:`F_g` on the grid ``0..T-1``: effects
-    :math:`\ell = 1, \dots, T - \min_g F_g` (the earliest switchers' periods from their
-    switch on) and placebos :math:`1, \dots, \min(\max_g F_g - 1, L)`. Effect
-    :math:`\ell` is the effect in the :math:`\ell`-th period of treatment (event time
-    :math:`\ell - 1`); placebo :math:`k` compares period :math:`F_g - 1 - k` with
-    :math:`F_g - 1` (event time :math:`-k - 1` against the reference :math:`-1`).
-    Horizons the data do not support come back as NaN rows with a warning.
-    """
-    first = panel.unit_cohort[~np.isnan(panel.unit_cohort)]
-    if first.size == 0:
-        raise PanelError("no unit is ever treated: there is no event study to compare.")
-    effects = max(int(panel.n_periods - first.min()), 1)
-    return {"effects": effects, "placebo": max(min(int(first.max()) - 1, effects), 0)}
 
 
 def run_event_study(name: str, panel: Panel, alpha: float = 0.05) -> EstimationResult:
